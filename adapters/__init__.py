@@ -1,0 +1,1 @@
+"""Edge adapters: protocol sessions that register devices and emit samples."""

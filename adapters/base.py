@@ -1,0 +1,97 @@
+"""Records that adapters emit and the sink they emit them to."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+Value = float | int | bool | str | None
+
+
+class Quality(enum.IntEnum):
+    """Quality of one sample, ordered from best to worst."""
+
+    GOOD = 0
+    UNCERTAIN = 1
+    BAD = 2
+
+
+class DeviceEventKind(enum.StrEnum):
+    """What happened to a device."""
+
+    REGISTERED = "registered"
+    ONLINE = "online"
+    OFFLINE = "offline"
+    VANISHED = "vanished"
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One reading of one data collection point of one device."""
+
+    device: str
+    point: str
+    ts: datetime
+    value: Value
+    quality: Quality = Quality.GOOD
+    live: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PointInfo:
+    """A data collection point as the adapter registers it."""
+
+    key: str
+    address: str
+    data_type: str
+    unit: str | None = None
+    writable: bool = False
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """A device as the adapter registers it, with its points."""
+
+    key: str
+    protocol: str
+    endpoint: str
+    device_type: str | None = None
+    industry: str | None = None
+    region: str | None = None
+    park: str | None = None
+    enterprise: str | None = None
+    name: str | None = None
+    simulated: bool = False
+    identity: Mapping[str, str] = field(default_factory=dict)
+    points: tuple[PointInfo, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """A change in a device's registration or availability."""
+
+    kind: DeviceEventKind
+    device: str
+    ts: datetime
+    info: DeviceInfo | None = None
+    detail: str | None = None
+
+
+Record = Sample | DeviceEvent
+
+
+class Sink(Protocol):
+    """Where adapters put what they observe; applies backpressure when full."""
+
+    async def put(self, record: Record) -> None:
+        """Put one record, waiting while the sink is full."""
+        ...

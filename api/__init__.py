@@ -1,0 +1,1 @@
+"""HTTP API: counts, devices, criteria, reports and evidence for auditors."""

@@ -1,0 +1,1 @@
+"""Throwaway servers (PostgreSQL, Mosquitto) for tests and `tally demo`."""

@@ -1,0 +1,1 @@
+"""PostgreSQL/TimescaleDB store: schema migrations, writer and queries."""

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install the system packages the tests and the demo need, unless the servers are given.
+set -euo pipefail
+
+need=()
+if [[ -z "${TALLY_TEST_DATABASE_URL:-}" ]] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    need+=(postgresql)
+fi
+if [[ -z "${TALLY_TEST_MQTT_URL:-}" ]] && ! command -v mosquitto >/dev/null 2>&1 \
+        && [[ ! -x /usr/sbin/mosquitto ]]; then
+    need+=(mosquitto)
+fi
+if ((${#need[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "missing system packages: ${need[*]}; install them (apt-get install -y ${need[*]})" >&2
+        echo "or set TALLY_TEST_DATABASE_URL / TALLY_TEST_MQTT_URL to servers you run" >&2
+        exit 1
+    fi
+    echo "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    # Debian starts packaged services where it can; the project starts its own.
+    service mosquitto stop >/dev/null 2>&1 || true
+fi

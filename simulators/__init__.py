@@ -1,0 +1,1 @@
+"""Bundled device simulators for tests and the demo."""
