@@ -13,7 +13,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 CONTEXT_FIELDS = ("device", "point", "protocol", "endpoint", "batch", "reason")
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+}
 
 
 class JsonFormatter(logging.Formatter):

@@ -70,3 +70,13 @@ api_request_latency = Histogram(
     ["route", "method", "status"],
     registry=REGISTRY,
 )
+spool_quarantined = Counter(
+    "tally_spool_quarantined",
+    "Spool files moved to the spool's quarantine directory (corrupt, torn, refused by the store).",
+    registry=REGISTRY,
+)
+spool_full = Counter(
+    "tally_spool_full",
+    "Times the spool reached max_bytes with on_full=block and intake paused until replay.",
+    registry=REGISTRY,
+)

@@ -34,11 +34,24 @@ HYPERTABLES = (
 
 
 def available(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
-    """Report whether the timescaledb extension can be (or is) installed in this database."""
+    """Report whether the timescaledb extension can be (or is) installed in this database.
+
+    TimescaleDB must also be in shared_preload_libraries, or CREATE EXTENSION fails; a
+    server with the package installed but not preloaded is treated as plain PostgreSQL.
+    """
     row = conn.execute(
-        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+        "SELECT current_setting('shared_preload_libraries') ~ 'timescaledb'"
+        " FROM pg_available_extensions WHERE name = 'timescaledb'"
     ).fetchone()
-    return row is not None
+    if row is None:
+        return False
+    if not row[0]:
+        log.warning(
+            "timescaledb is installed but not in shared_preload_libraries: using plain "
+            "PostgreSQL; add it there and restart the server to use hypertables"
+        )
+        return False
+    return True
 
 
 def installed_version(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[int, ...] | None:
@@ -51,13 +64,14 @@ def installed_version(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[int
     return tuple(int(p) for p in str(row[0]).split("-")[0].split(".") if p.isdigit())
 
 
-def _is_hypertable(conn: psycopg.Connection[tuple[object, ...]], table: str) -> bool:
+def _hypertable_state(conn: psycopg.Connection[tuple[object, ...]], table: str) -> bool | None:
+    """Return None when `table` is not a hypertable, else whether compression is enabled."""
     row = conn.execute(
-        "SELECT 1 FROM timescaledb_information.hypertables "
+        "SELECT compression_enabled FROM timescaledb_information.hypertables "
         "WHERE hypertable_schema = current_schema() AND hypertable_name = %s",
         (table,),
     ).fetchone()
-    return row is not None
+    return None if row is None else bool(row[0])
 
 
 def _create_hypertable(
@@ -81,9 +95,7 @@ def _create_hypertable(
         )
 
 
-def _enable_compression(
-    conn: psycopg.Connection[tuple[object, ...]], spec: Hypertable, after: str
-) -> None:
+def _enable_compression(conn: psycopg.Connection[tuple[object, ...]], spec: Hypertable) -> None:
     conn.execute(
         sql.SQL(
             "ALTER TABLE {} SET (timescaledb.compress, "
@@ -92,6 +104,11 @@ def _enable_compression(
             sql.Identifier(spec.table), sql.Literal(spec.segment_by), sql.Literal(spec.order_by)
         )
     )
+
+
+def _add_compression_policy(
+    conn: psycopg.Connection[tuple[object, ...]], spec: Hypertable, after: str
+) -> None:
     conn.execute(
         "SELECT add_compression_policy(%s::regclass, compress_after => %s::interval, "
         "if_not_exists => true)",
@@ -122,9 +139,13 @@ def setup(conn: psycopg.Connection[tuple[object, ...]], settings: TimescaleConfi
     conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
     version = installed_version(conn) or (2, 0)
     for spec in HYPERTABLES:
-        if not _is_hypertable(conn, spec.table):
+        compressed = _hypertable_state(conn, spec.table)
+        if compressed is None:
             _create_hypertable(conn, spec, settings.chunk_interval, version)
-        _enable_compression(conn, spec, settings.compress_after)
+        if not compressed:
+            # Only once: changing compression settings is refused once chunks are compressed.
+            _enable_compression(conn, spec)
+        _add_compression_policy(conn, spec, settings.compress_after)
     # Retention applies to raw samples only; call events are evidence and are kept.
     _set_retention(conn, HYPERTABLES[0], settings.retention)
     log.info(
