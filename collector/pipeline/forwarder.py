@@ -1,0 +1,277 @@
+"""The forwarder: writes batches to the store, spools them while it is down, replays in order.
+
+Ordering: while the spool holds anything, every new batch goes behind it (to the
+spool, or waits in the inbox), and the spool is replayed oldest first, so each
+device's data reaches the store in the order it was collected. A batch whose
+write failed with the store's "unavailable" error is spooled and replayed; the
+writer's ingest log turns a replay of a batch that had in fact committed into a
+no-op. A batch the store refuses for any other reason would block the spool
+forever, so it is moved to the spool's quarantine directory and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from collector import metrics
+from collector.batch import Batch
+from collector.pipeline.codec import UnencodableRecord
+from collector.pipeline.spool import Spool, SpoolCorrupt, SpoolFull
+
+log = logging.getLogger(__name__)
+
+WriteSource = Literal["live", "spool"]
+
+
+class BatchStore(Protocol):
+    """Where batches go; collector.store.writer.SampleWriter is the real one."""
+
+    async def write(self, batch: Batch, source: WriteSource = "live") -> object:
+        """Apply one batch exactly once (a replayed batch id is skipped)."""
+        ...
+
+
+class Outcome(enum.Enum):
+    """What became of one write attempt."""
+
+    STORED = "stored"
+    UNAVAILABLE = "unavailable"
+    REJECTED = "rejected"
+
+
+@dataclass
+class ForwarderStats:
+    """Running totals of what the forwarder did.
+
+    "Stored" includes batches the store skipped because it had already applied them.
+    """
+
+    batches_stored: int = 0
+    samples_stored: int = 0
+    batches_spooled: int = 0
+    samples_spooled: int = 0
+    batches_replayed: int = 0
+    batches_rejected: int = 0
+    samples_dropped: int = 0
+
+
+class Forwarder:
+    """Move batches from a small inbox to the store, through the spool when needed."""
+
+    def __init__(
+        self,
+        store: BatchStore,
+        spool: Spool,
+        *,
+        unavailable: tuple[type[BaseException], ...],
+        replay_interval: float,
+        inbox_size: int = 2,
+    ) -> None:
+        self._store = store
+        self._spool = spool
+        self._unavailable = unavailable
+        self._replay_interval = replay_interval
+        self._inbox_size = inbox_size
+        self._inbox: deque[Batch] = deque()
+        self._arrived = asyncio.Event()
+        self._space = asyncio.Event()
+        self._finished = False
+        self._store_up: bool | None = None
+        self._next_probe = 0.0
+        self._stuck_logged = False
+        self._last_error = ""
+        self.in_flight: Batch | None = None
+        self.stats = ForwarderStats()
+
+    @property
+    def store_up(self) -> bool | None:
+        """Return whether the last write reached the store (None before the first)."""
+        return self._store_up
+
+    def idle(self) -> bool:
+        """Report whether nothing waits: inbox empty, no write in flight, spool empty."""
+        return not self._inbox and self.in_flight is None and len(self._spool) == 0
+
+    async def submit(self, batch: Batch) -> None:
+        """Hand a batch over, waiting while the inbox is full (this is the backpressure)."""
+        while len(self._inbox) >= self._inbox_size:
+            self._space.clear()
+            await self._space.wait()
+        self._inbox.append(batch)
+        self._arrived.set()
+
+    def finish(self) -> None:
+        """No more batches will come: `run` returns once the inbox is written or spooled."""
+        self._finished = True
+        self._arrived.set()
+
+    def unsent(self) -> list[Batch]:
+        """Return the batch in flight and the inbox, oldest first, and forget them."""
+        batches = list(self._inbox)
+        if self.in_flight is not None and not (batches and batches[0] is self.in_flight):
+            batches.insert(0, self.in_flight)
+        self.in_flight = None
+        self._inbox.clear()
+        return batches
+
+    def _pop(self) -> None:
+        self._inbox.popleft()
+        self._space.set()
+
+    async def _wait_arrival(self, delay: float | None) -> None:
+        self._arrived.clear()
+        if self._finished:
+            return
+        try:
+            async with asyncio.timeout(delay):
+                await self._arrived.wait()
+        except TimeoutError:
+            pass
+
+    async def run(self) -> None:
+        """Forward until `finish` was called and the inbox is empty."""
+        while not (self._finished and not self._inbox):
+            if len(self._spool):
+                await self._catch_up()
+            else:
+                await self._live()
+
+    async def _live(self) -> None:
+        if not self._inbox:
+            await self._wait_arrival(None)
+            return
+        batch = self._inbox[0]
+        outcome = await self._write(batch, "live")
+        if outcome is Outcome.REJECTED:
+            await asyncio.to_thread(self._spool.reject, batch, self._last_error)
+            self._count_rejected(batch)
+        elif outcome is Outcome.UNAVAILABLE and not await self._spool_batch(batch):
+            await asyncio.sleep(self._replay_interval)
+            return
+        self._pop()
+
+    async def _catch_up(self) -> None:
+        now = time.monotonic()
+        store_down = self._store_up is False and now < self._next_probe
+        if store_down or self._finished:
+            while self._inbox and await self._spool_batch(self._inbox[0]):
+                self._pop()
+            if self._finished and not self._inbox:
+                return
+            if store_down:
+                await self._wait_arrival(self._next_probe - now)
+                return
+        outcome = await self._replay_oldest()
+        inbox_full = len(self._inbox) >= self._inbox_size
+        if outcome is Outcome.STORED and inbox_full and await self._spool_batch(self._inbox[0]):
+            self._pop()
+        if outcome is not Outcome.UNAVAILABLE and len(self._spool) == 0:
+            log.info("spool drained: %d batches replayed so far", self.stats.batches_replayed)
+
+    async def _replay_oldest(self) -> Outcome:
+        entry = self._spool.oldest()
+        if entry is None:
+            return Outcome.STORED
+        try:
+            batch = await asyncio.to_thread(self._spool.read, entry)
+        except SpoolCorrupt:
+            return Outcome.REJECTED
+        outcome = await self._write(batch, "spool")
+        if outcome is Outcome.STORED:
+            await asyncio.to_thread(self._spool.remove, entry)
+            self.stats.batches_replayed += 1
+        elif outcome is Outcome.REJECTED:
+            await asyncio.to_thread(self._spool.quarantine, entry, self._last_error)
+            self._count_rejected(batch)
+        return outcome
+
+    async def _write(self, batch: Batch, source: WriteSource) -> Outcome:
+        self.in_flight = batch
+        try:
+            await self._store.write(batch, source)
+        except self._unavailable as exc:
+            self.in_flight = None
+            self._mark_down(exc)
+            return Outcome.UNAVAILABLE
+        except Exception as exc:
+            self.in_flight = None
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            return Outcome.REJECTED
+        self.in_flight = None
+        self._mark_up()
+        self.stats.batches_stored += 1
+        self.stats.samples_stored += len(batch.samples)
+        return Outcome.STORED
+
+    def _count_rejected(self, batch: Batch) -> None:
+        samples = len(batch.samples)
+        metrics.samples_dropped.labels(reason="store_rejected").inc(samples)
+        self.stats.batches_rejected += 1
+        self.stats.samples_dropped += samples
+
+    def _mark_down(self, exc: BaseException) -> None:
+        self._next_probe = time.monotonic() + self._replay_interval
+        if self._store_up is not False:
+            log.warning(
+                "store unavailable (%s); spooling batches to %s, retrying every %.1f s",
+                exc,
+                self._spool.directory,
+                self._replay_interval,
+            )
+            metrics.store_up.set(0)
+        self._store_up = False
+
+    def _mark_up(self) -> None:
+        if self._store_up is not True:
+            if self._store_up is False or len(self._spool):
+                log.info(
+                    "store available; %d spooled batches (%d samples) to replay",
+                    len(self._spool),
+                    self._spool.samples,
+                )
+            metrics.store_up.set(1)
+        self._store_up = True
+
+    async def _spool_batch(self, batch: Batch) -> bool:
+        """Spool `batch`; return False if it must wait (spool full with block, disk error)."""
+        try:
+            result = await asyncio.to_thread(self._spool.append, batch)
+        except UnencodableRecord as exc:
+            samples = len(batch.samples)
+            metrics.samples_dropped.labels(reason="unspoolable").inc(samples)
+            self.stats.samples_dropped += samples
+            log.error(
+                "batch %s cannot be spooled and was dropped (%d samples): %s",
+                batch.id,
+                samples,
+                exc,
+                extra={"batch": str(batch.id), "reason": "unspoolable"},
+            )
+            return True
+        except (SpoolFull, OSError) as exc:
+            if not self._stuck_logged:
+                if isinstance(exc, SpoolFull):
+                    metrics.spool_full.inc()
+                log.warning(
+                    "cannot spool batch %s (%s); holding it and pausing intake until the "
+                    "store takes spooled batches",
+                    batch.id,
+                    exc,
+                    extra={"batch": str(batch.id), "reason": "spool_full"},
+                )
+                self._stuck_logged = True
+            return False
+        self._stuck_logged = False
+        self.stats.samples_dropped += result.dropped_samples
+        if result.entry is None:
+            self.stats.samples_dropped += len(batch.samples)
+        else:
+            self.stats.batches_spooled += 1
+            self.stats.samples_spooled += result.entry.samples
+        return True

@@ -1,0 +1,202 @@
+"""The bounded record queue between adapters and the batcher; it is the adapters' Sink."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from adapters.base import DeviceEvent, DeviceEventKind, Record, Sample
+from collector import metrics
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics import Counter
+
+UNKNOWN_PROTOCOL = "unknown"
+VALUE_TYPES = frozenset({float, int, bool, str, type(None)})
+
+
+class PipelineClosed(RuntimeError):
+    """The pipeline is shutting down and accepts no more records."""
+
+
+class RecordQueue:
+    """A bounded FIFO of records: `put` waits while it is full, the batcher takes in bulk.
+
+    The queue never holds more than `maxsize` records. A record refused by
+    `put_nowait` (full) or after `close` is counted in `samples_dropped` when it is
+    a sample, and the caller is told (False or PipelineClosed), so nothing goes
+    missing silently.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError(f"queue size must be at least 1, got {maxsize}")
+        self._maxsize = maxsize
+        self._items: deque[Record] = deque()
+        self._putters: deque[asyncio.Future[None]] = deque()
+        self._taker: asyncio.Future[None] | None = None
+        self._wanted = 1
+        self._closed = False
+        self._head_since = 0.0
+        self._received: dict[str, Counter] = {}
+        self._unknown = metrics.samples_received.labels(protocol=UNKNOWN_PROTOCOL)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def maxsize(self) -> int:
+        """Return the most records the queue holds."""
+        return self._maxsize
+
+    @property
+    def closed(self) -> bool:
+        """Report whether `close` was called."""
+        return self._closed
+
+    def _accept(self, record: Record) -> None:
+        if type(record) is Sample:
+            if record.ts.tzinfo is None:
+                raise ValueError(
+                    f"sample of device {record.device!r} point {record.point!r} has a naive "
+                    f"timestamp {record.ts.isoformat()}; emit aware UTC times (utcnow)"
+                )
+            if type(record.value) not in VALUE_TYPES:
+                raise TypeError(
+                    f"sample of device {record.device!r} point {record.point!r} has value "
+                    f"{record.value!r} of type {type(record.value).__name__}; expected float, "
+                    "int, bool, str or None"
+                )
+            (self._received.get(record.device) or self._unknown).inc()
+        elif isinstance(record, DeviceEvent):
+            if record.ts.tzinfo is None:
+                raise ValueError(
+                    f"{record.kind.value} event of device {record.device!r} has a naive "
+                    f"timestamp {record.ts.isoformat()}; emit aware UTC times"
+                )
+            if record.kind is DeviceEventKind.REGISTERED and record.info is not None:
+                self._received[record.device] = metrics.samples_received.labels(
+                    protocol=record.info.protocol
+                )
+        else:
+            raise TypeError(f"expected a Sample or DeviceEvent, got {type(record).__name__}")
+        items = self._items
+        if not items:
+            self._head_since = time.monotonic()
+        items.append(record)
+        taker = self._taker
+        if taker is not None and len(items) >= self._wanted and not taker.done():
+            taker.set_result(None)
+
+    def _refuse(self, record: Record, reason: str) -> None:
+        if isinstance(record, Sample):
+            metrics.samples_dropped.labels(reason=reason).inc()
+
+    async def put(self, record: Record) -> None:
+        """Put one record, waiting while the queue is full; raise PipelineClosed after close."""
+        while len(self._items) >= self._maxsize and not self._closed:
+            waiter = asyncio.get_running_loop().create_future()
+            self._putters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                waiter.cancel()
+                if waiter in self._putters:
+                    self._putters.remove(waiter)
+                elif len(self._items) < self._maxsize:
+                    self._wake_putters()
+                raise
+        if self._closed:
+            self._refuse(record, "closed")
+            raise PipelineClosed(
+                f"pipeline is shutting down; record of device {_device_of(record)!r} not accepted"
+            )
+        self._accept(record)
+
+    def put_nowait(self, record: Record) -> bool:
+        """Put one record if there is room; otherwise count it as dropped and return False."""
+        if self._closed:
+            self._refuse(record, "closed")
+            raise PipelineClosed(
+                f"pipeline is shutting down; record of device {_device_of(record)!r} not accepted"
+            )
+        if len(self._items) >= self._maxsize:
+            self._refuse(record, "queue_full")
+            return False
+        self._accept(record)
+        return True
+
+    def _wake_putters(self) -> None:
+        room = self._maxsize - len(self._items)
+        while room > 0 and self._putters:
+            waiter = self._putters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                room -= 1
+
+    async def take(self, max_items: int, max_age: float) -> list[Record]:
+        """Return up to `max_items` records once that many wait or the oldest is `max_age` old.
+
+        Waits for the first record without a limit; returns an empty list only when
+        the queue is closed and empty. After `close` it returns at once.
+        """
+        wanted = min(max_items, self._maxsize)
+        loop = asyncio.get_running_loop()
+        while not self._items and not self._closed:
+            await self._wait_for(1, None, loop)
+        if len(self._items) < wanted and not self._closed:
+            deadline = self._head_since + max_age
+            remaining = deadline - time.monotonic()
+            if remaining > 0:
+                await self._wait_for(wanted, remaining, loop)
+        items = self._items
+        count = min(max_items, len(items))
+        taken = [items.popleft() for _ in range(count)]
+        if items:
+            self._head_since = time.monotonic()
+        self._wake_putters()
+        return taken
+
+    async def _wait_for(
+        self, wanted: int, delay: float | None, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        if self._taker is not None:
+            raise RuntimeError("RecordQueue.take is already waiting in another task")
+        waiter = loop.create_future()
+        self._taker = waiter
+        self._wanted = wanted
+        handle = loop.call_later(delay, _settle, waiter) if delay is not None else None
+        try:
+            await waiter
+        finally:
+            self._taker = None
+            if handle is not None:
+                handle.cancel()
+
+    def close(self) -> None:
+        """Refuse new records; wake waiting putters (they raise) and the taker (it drains)."""
+        self._closed = True
+        while self._putters:
+            waiter = self._putters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._taker is not None and not self._taker.done():
+            self._taker.set_result(None)
+
+    def drain(self) -> list[Record]:
+        """Remove and return every record still queued (used when shutdown runs out of time)."""
+        taken = list(self._items)
+        self._items.clear()
+        self._wake_putters()
+        return taken
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _device_of(record: Record) -> str:
+    return record.device
