@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapters.common import DeviceDeclaration
+from adapters.modbus.endpoint import Endpoint
 
 
 class Table(enum.StrEnum):
@@ -75,6 +76,11 @@ class ModbusPoint(BaseModel):
             raise ValueError("string points need 'length' (number of registers)")
         if self.writable and self.table in {Table.INPUT, Table.DISCRETE_INPUT}:
             raise ValueError(f"{self.table.value} table is read-only in Modbus: cannot be writable")
+        if self.address + self.register_count > 65536:
+            raise ValueError(
+                f"point spans addresses {self.address}..{self.address + self.register_count - 1}"
+                ": the last Modbus address is 65535"
+            )
         return self
 
     @property
@@ -92,8 +98,9 @@ class ModbusDevice(DeviceDeclaration):
 
     protocol: Literal["modbus"]
     endpoint: str = Field(
-        description="tcp://host:port, rtu+tcp://host:port (RTU framing over TCP) or "
-        "rtu:///dev/ttyUSB0?baudrate=9600&parity=N&stopbits=1&bytesize=8"
+        description="tcp://host:port, rtu+tcp://host:port (RTU framing over TCP), "
+        "rtu:///dev/ttyUSB0?baudrate=9600&parity=N&stopbits=1&bytesize=8 (serial RTU) or "
+        "rtu://socket://host:port (serial RTU through a pyserial URL)"
     )
     device_id: int = Field(1, ge=0, le=255, description="Modbus unit id.")
     poll_interval: float = Field(1.0, gt=0, le=86_400)
@@ -108,6 +115,5 @@ class ModbusDevice(DeviceDeclaration):
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:
             raise ValueError(f"point keys must be unique within a device: {', '.join(dupes)}")
-        if not self.endpoint.startswith(("tcp://", "rtu+tcp://", "rtu://")):
-            raise ValueError("endpoint must start with tcp://, rtu+tcp:// or rtu://")
+        Endpoint.parse(self.endpoint)  # raises ValueError naming what is wrong
         return self

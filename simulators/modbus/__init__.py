@@ -1,0 +1,1 @@
+"""Modbus part of the fleet simulator: data store, pymodbus transport, fleet plug-in."""
