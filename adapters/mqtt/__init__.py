@@ -1,0 +1,1 @@
+"""MQTT adapter: JSON topics and Sparkplug B from a broker."""

@@ -1,0 +1,298 @@
+"""The one module that speaks to paho-mqtt: a threaded client that re-subscribes itself.
+
+paho runs its own network thread. Callbacks given here run on that thread, so
+callers must hand data to their own loop safely (see adapters/mqtt/handoff.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, LogLevel, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from adapters.base import utcnow
+
+log = logging.getLogger(__name__)
+paho_log = logging.getLogger("adapters.mqtt.paho")
+
+
+def _log_paho(client: paho.Client, userdata: Any, level: int, message: str) -> None:
+    """Forward paho's log lines; its end-of-loop 'not connected' after a clean stop is debug."""
+    python_level = paho.LOGGING_LEVEL.get(LogLevel(level), logging.DEBUG)
+    if message.startswith("Client is not connected") and message.endswith("DISCONNECTED"):
+        python_level = logging.DEBUG
+    if paho_log.isEnabledFor(python_level):
+        paho_log.log(python_level, "%s", message)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSettings:
+    """How to reach and authenticate to a broker."""
+
+    host: str
+    port: int = 1883
+    version: Literal["3.1.1", "5"] = "3.1.1"
+    client_id: str = ""
+    persistent_session: bool = False
+    session_expiry: int = 3600
+    keepalive: int = 30
+    reconnect_min_delay: int = 1
+    reconnect_max_delay: int = 60
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    tls_insecure: bool = False
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> BrokerSettings:
+        """Build settings from mqtt://host:port or mqtts://host:port plus options."""
+        scheme, _, rest = url.partition("://")
+        if scheme not in {"mqtt", "mqtts"} or not rest:
+            raise ValueError(f"broker URL {url!r}: expected mqtt://host:port or mqtts://host:port")
+        host, _, port = rest.rstrip("/").partition(":")
+        tls = scheme == "mqtts" or bool(options.pop("tls", False))
+        return cls(host=host, port=int(port or (8883 if tls else 1883)), tls=tls, **options)
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    """The message the broker publishes when this client vanishes."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One message as it came off the wire, stamped on arrival."""
+
+    topic: str | None
+    payload: bytes
+    qos: int
+    retain: bool
+    received: datetime
+
+
+MessageHandler = Callable[[Received], object]
+ConnectHandler = Callable[[bool], None]
+
+
+class MqttClient:
+    """A paho client on its own thread that reconnects with backoff and re-subscribes."""
+
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        on_message: MessageHandler,
+        *,
+        on_connect: ConnectHandler | None = None,
+        on_disconnect: Callable[[str], None] | None = None,
+        will: Will | None = None,
+    ) -> None:
+        self.settings = settings
+        self._on_message_cb = on_message
+        self._on_connect_cb = on_connect
+        self._on_disconnect_cb = on_disconnect
+        self._subscriptions: dict[str, int] = {}
+        self._pending_subacks: set[int] = set()
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self.connects = 0
+        self.last_error: str | None = None
+        self._paho = self._build(will)
+
+    def _build(self, will: Will | None) -> paho.Client:
+        s = self.settings
+        v5 = s.version == "5"
+        client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            clean_session=None if v5 else not s.persistent_session,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            reconnect_on_failure=True,
+        )
+        client.on_log = _log_paho
+        client.reconnect_delay_set(s.reconnect_min_delay, s.reconnect_max_delay)
+        client.max_queued_messages_set(0)
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.tls:
+            client.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file)
+            client.tls_insecure_set(s.tls_insecure)
+        if will is not None:
+            client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+        client.on_connect = self._handle_connect
+        client.on_disconnect = self._handle_disconnect
+        client.on_subscribe = self._handle_subscribe
+        client.on_message = self._handle_message
+        client.on_connect_fail = self._handle_connect_fail
+        return client
+
+    @property
+    def connected(self) -> bool:
+        """True while the broker has accepted the connection."""
+        return self._connected.is_set()
+
+    def add_subscription(self, topic_filter: str, qos: int) -> None:
+        """Subscribe now (if connected) and again after every reconnect."""
+        with self._lock:
+            self._subscriptions[topic_filter] = max(qos, self._subscriptions.get(topic_filter, 0))
+        if self.connected:
+            self._subscribe([(topic_filter, self._subscriptions[topic_filter])])
+
+    def start(self) -> None:
+        """Start connecting in the background; returns at once."""
+        s = self.settings
+        properties: Properties | None = None
+        clean_start: bool | Literal[3] = paho.MQTT_CLEAN_START_FIRST_ONLY
+        if s.version == "5":
+            clean_start = not s.persistent_session
+            if s.persistent_session:
+                properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                properties.SessionExpiryInterval = s.session_expiry
+        self._paho.connect_async(
+            s.host, s.port, keepalive=s.keepalive, clean_start=clean_start, properties=properties
+        )
+        self._paho.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect cleanly and stop the network thread."""
+        self._paho.disconnect()
+        self._paho.loop_stop()
+        self._connected.clear()
+        self._subscribed.clear()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until connected; False on timeout."""
+        return self._connected.wait(timeout)
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Block until the broker acknowledged every subscription; False on timeout."""
+        return self._subscribed.wait(timeout)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> int:
+        """Queue one message for sending (thread-safe); return its message id."""
+        info = self._paho.publish(topic, payload, qos=qos, retain=retain)
+        return info.mid
+
+    def publish_and_wait(
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, timeout: float = 5.0
+    ) -> bool:
+        """Publish and wait until the broker has the message (QoS > 0); False on timeout."""
+        info = self._paho.publish(topic, payload, qos=qos, retain=retain)
+        try:
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):
+            return False
+        return info.is_published()
+
+    def _subscribe(self, items: Sequence[tuple[str, int]]) -> None:
+        if not items:
+            self._subscribed.set()
+            return
+        if self.settings.version == "5":
+            rc, mid = self._paho.subscribe([(t, SubscribeOptions(qos=q)) for t, q in items])
+        else:
+            rc, mid = self._paho.subscribe(list(items))
+        if rc == paho.MQTT_ERR_SUCCESS and mid is not None:
+            with self._lock:
+                self._pending_subacks.add(mid)
+        else:
+            log.warning("subscribe to %s failed: %s", [t for t, _ in items], paho.error_string(rc))
+
+    # paho callbacks: these run on the network thread.
+
+    def _handle_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            self.last_error = f"broker refused the connection: {reason_code}"
+            log.warning("%s:%s %s", self.settings.host, self.settings.port, self.last_error)
+            return
+        self.connects += 1
+        self.last_error = None
+        self._connected.set()
+        self._subscribed.clear()
+        with self._lock:
+            items = list(self._subscriptions.items())
+            self._pending_subacks.clear()
+        # Always subscribe again: a restarted broker without persistence has forgotten us
+        # even when it reports a session (the failure mode of influxdata/telegraf#6232).
+        self._subscribe(items)
+        if self._on_connect_cb is not None:
+            self._on_connect_cb(flags.session_present)
+
+    def _handle_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        self._subscribed.clear()
+        if was_connected and self._on_disconnect_cb is not None:
+            self._on_disconnect_cb(str(reason_code))
+
+    def _handle_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        self.last_error = f"cannot connect to {self.settings.host}:{self.settings.port}"
+
+    def _handle_subscribe(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        refused = [str(rc) for rc in reason_codes if rc.is_failure]
+        if refused:
+            log.warning("broker refused subscription(s): %s", ", ".join(refused))
+        with self._lock:
+            self._pending_subacks.discard(mid)
+            done = not self._pending_subacks
+        if done:
+            self._subscribed.set()
+
+    def _handle_message(
+        self, client: paho.Client, userdata: Any, message: paho.MQTTMessage
+    ) -> None:
+        try:
+            topic: str | None = message.topic
+        except UnicodeDecodeError:
+            topic = None
+        received = Received(
+            topic=topic,
+            payload=bytes(message.payload),
+            qos=message.qos,
+            retain=bool(message.retain),
+            received=utcnow(),
+        )
+        try:
+            self._on_message_cb(received)
+        except Exception:
+            # An exception here would end paho's network thread: log it and go on.
+            log.exception("message handler failed on topic %r", topic)

@@ -1,0 +1,279 @@
+"""JSON topics: topic templates, JSON paths, timestamps and typed point values.
+
+Pure functions and small value classes; nothing here knows about the network.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.base import Quality, Value
+from adapters.mqtt.config import JsonTopic, TimestampField
+from adapters.mqtt.jsonpath import JsonPath
+from adapters.mqtt.rejections import Reason
+
+_SEGMENT = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
+_MS_THRESHOLD = 1e11  # epoch seconds reach 1e11 in the year 5138; milliseconds did in 1973
+_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+DATA_TYPE_NAMES = {"number": "float64", "integer": "int64", "boolean": "bool", "string": "string"}
+
+
+class MappingError(Exception):
+    """A message or field that cannot be mapped, with the reason to count it under."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class TopicTemplate:
+    """A topic with named single-level segments, e.g. plant/{industry}/{device}/telemetry."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self.levels: tuple[tuple[str, bool], ...] = tuple(
+            (m.group(1), True) if (m := _SEGMENT.match(level)) else (level, False)
+            for level in template.split("/")
+        )
+
+    @property
+    def subscription(self) -> str:
+        """The MQTT filter that receives every topic the template can match."""
+        return "/".join("+" if named else text for text, named in self.levels)
+
+    def match(self, topic: str) -> dict[str, str] | None:
+        """Return the named segments of `topic`, or None when it does not fit."""
+        parts = topic.split("/")
+        if len(parts) != len(self.levels):
+            return None
+        bound: dict[str, str] = {}
+        for part, (text, named) in zip(parts, self.levels, strict=True):
+            if named:
+                if not part:
+                    return None
+                bound[text] = part
+            elif part != text:
+                return None
+        return bound
+
+    def render(self, **segments: str) -> str:
+        """Fill the named segments (the inverse of `match`)."""
+        return "/".join(segments[text] if named else text for text, named in self.levels)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json_object(payload: bytes) -> dict[str, Any]:
+    """Decode a payload that must be one JSON object (NaN and Infinity refused)."""
+    try:
+        document = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise MappingError(Reason.INVALID_JSON, f"payload is not UTF-8: {exc.reason}") from None
+    except (ValueError, RecursionError) as exc:
+        raise MappingError(Reason.INVALID_JSON, f"payload is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise MappingError(
+            Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(document).__name__}"
+        )
+    return document
+
+
+def parse_timestamp(raw: Any, fmt: str, where: str) -> datetime:
+    """Turn epoch seconds/milliseconds or an RFC 3339 string into an aware UTC datetime."""
+    if isinstance(raw, bool) or raw is None:
+        raise MappingError(Reason.BAD_TIMESTAMP, f"{where}: expected a time, got {raw!r}")
+    if isinstance(raw, int | float):
+        if fmt == "rfc3339":
+            raise MappingError(
+                Reason.BAD_TIMESTAMP, f"{where}: expected an RFC 3339 string, got {raw!r}"
+            )
+        millis = fmt == "epoch_ms" or (fmt == "auto" and abs(raw) >= _MS_THRESHOLD)
+        try:
+            ts = datetime.fromtimestamp(raw / 1000 if millis else raw, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise MappingError(Reason.BAD_TIMESTAMP, f"{where}: {raw!r} is out of range") from None
+    elif isinstance(raw, str):
+        if fmt in {"epoch_ms", "epoch_s"}:
+            raise MappingError(Reason.BAD_TIMESTAMP, f"{where}: expected a number, got {raw!r}")
+        try:
+            ts = datetime.fromisoformat(raw)
+        except ValueError:
+            raise MappingError(
+                Reason.BAD_TIMESTAMP, f"{where}: {raw!r} is not an RFC 3339 time"
+            ) from None
+        if ts.tzinfo is None:
+            raise MappingError(
+                Reason.BAD_TIMESTAMP, f"{where}: {raw!r} has no UTC offset (RFC 3339 needs one)"
+            )
+        ts = ts.astimezone(UTC)
+    else:
+        raise MappingError(
+            Reason.BAD_TIMESTAMP, f"{where}: expected a time, got {type(raw).__name__}"
+        )
+    if not _EARLIEST <= ts < _LATEST:
+        raise MappingError(Reason.BAD_TIMESTAMP, f"{where}: {ts.isoformat()} is implausible")
+    return ts
+
+
+def coerce(raw: Any, data_type: str, where: str) -> Value:
+    """Check a JSON value against a point's data type and return the sample value."""
+    if data_type == "number":
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return float(raw)
+    elif data_type == "integer":
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if isinstance(raw, float) and raw.is_integer():
+            return int(raw)
+    elif data_type == "boolean":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, int) and raw in (0, 1):
+            return bool(raw)
+    elif data_type == "string":
+        if isinstance(raw, str):
+            return raw
+    elif data_type == "auto":
+        if isinstance(raw, bool | str):
+            return raw
+        if isinstance(raw, int | float) and math.isfinite(raw):
+            return raw
+    shown = repr(raw) if len(repr(raw)) <= 60 else repr(raw)[:57] + "..."
+    raise MappingError(Reason.WRONG_TYPE, f"{where}: expected {data_type}, got {shown}")
+
+
+def auto_type(value: Value) -> str:
+    """Return the point data type name of a discovered value."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int64"
+    if isinstance(value, float):
+        return "float64"
+    return "string"
+
+
+@dataclass(frozen=True, slots=True)
+class MappedValue:
+    """One point value found in a message."""
+
+    point: str
+    value: Value
+    data_type: str
+    address: str
+    quality: Quality = Quality.GOOD
+    unit: str | None = None
+    description: str | None = None
+
+
+@dataclass(slots=True)
+class MappedMessage:
+    """What one JSON message yields: its time, point values and refused fields."""
+
+    ts: datetime
+    values: list[MappedValue] = field(default_factory=list)
+    problems: list[MappingError] = field(default_factory=list)
+
+
+class JsonTopicMapper:
+    """Maps the messages of one configured JSON topic to point values."""
+
+    def __init__(self, config: JsonTopic) -> None:
+        self.config = config
+        self.template = TopicTemplate(config.topic)
+        self._points = [(p, JsonPath(p.path)) for p in config.points]
+        self._object = JsonPath(config.point_object) if config.point_object else None
+        self._ts = _timestamp_path(config.timestamp)
+
+    def map(self, document: Mapping[str, Any], received: datetime) -> MappedMessage:
+        """Return the point values of one decoded message; a bad timestamp refuses it whole."""
+        ts = received
+        if self._ts is not None:
+            path, fmt = self._ts
+            found, raw = path.find(document)
+            if not found:
+                raise MappingError(Reason.MISSING_FIELD, f"timestamp field {path.path} is missing")
+            ts = parse_timestamp(raw, fmt, f"timestamp field {path.path}")
+        out = MappedMessage(ts=ts)
+        taken: set[str] = set()
+        for point, path in self._points:
+            taken.add(point.key)
+            found, raw = path.find(document)
+            if not found:
+                out.problems.append(
+                    MappingError(Reason.MISSING_FIELD, f"point {point.key}: {path.path} is missing")
+                )
+                continue
+            address = f"{self.config.topic}#{path.path}"
+            data_type = DATA_TYPE_NAMES[point.data_type]
+            if raw is None:
+                out.values.append(
+                    MappedValue(point.key, None, data_type, address, Quality.BAD, point.unit)
+                )
+                continue
+            try:
+                value = coerce(raw, point.data_type, f"point {point.key} ({path.path})")
+            except MappingError as exc:
+                out.problems.append(exc)
+                continue
+            out.values.append(
+                MappedValue(
+                    point.key, value, data_type, address, unit=point.unit,
+                    description=point.description,
+                )
+            )  # fmt: skip
+        if self._object is not None:
+            self._map_object(document, out, taken)
+        return out
+
+    def _map_object(self, document: Mapping[str, Any], out: MappedMessage, taken: set[str]) -> None:
+        assert self._object is not None
+        found, members = self._object.find(document)
+        if not found:
+            out.problems.append(
+                MappingError(Reason.MISSING_FIELD, f"point object {self._object.path} is missing")
+            )
+            return
+        if not isinstance(members, dict):
+            out.problems.append(
+                MappingError(
+                    Reason.WRONG_TYPE,
+                    f"point object {self._object.path}: expected an object, "
+                    f"got {type(members).__name__}",
+                )
+            )
+            return
+        for key, raw in members.items():
+            if key in taken:
+                continue
+            where = f"point {key} ({self._object.path})"
+            if not key or len(key) > 200:
+                out.problems.append(MappingError(Reason.WRONG_TYPE, f"{where}: bad point name"))
+                continue
+            address = f"{self.config.topic}#{self._object.path}.{key}"
+            if raw is None:
+                out.values.append(MappedValue(key, None, "float64", address, Quality.BAD))
+                continue
+            try:
+                value = coerce(raw, "auto", where)
+            except MappingError as exc:
+                out.problems.append(exc)
+                continue
+            out.values.append(MappedValue(key, value, auto_type(value), address))
+
+
+def _timestamp_path(config: TimestampField | None) -> tuple[JsonPath, str] | None:
+    if config is None:
+        return None
+    return JsonPath(config.path), config.format

@@ -1,0 +1,1 @@
+"""Sparkplug B: the payload definition, its codec and the host session state."""

@@ -1,0 +1,1 @@
+"""MQTT device simulator: JSON devices and Sparkplug B edge nodes on a real broker."""

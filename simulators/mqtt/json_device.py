@@ -1,0 +1,124 @@
+"""A simulated device that publishes JSON telemetry and a retained identification message.
+
+Topics (the layout `adapters/mqtt/sample.yaml` maps):
+  plant/<industry>/<type>/<device>/identity   retained {"name", "type", "industry", ...}
+  plant/<industry>/<type>/<device>/telemetry  {"ts": epoch ms, "values": {point: value}}
+  plant/<industry>/<type>/<device>/set        command {"point": key, "value": v}
+  plant/<industry>/<type>/<device>/ack        {"point", "value", "ok", "error"}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from adapters.base import utcnow
+from adapters.mqtt.client import BrokerSettings, MqttClient, Received
+from simulators.mqtt.devices import DeviceSpec, DeviceValues
+
+log = logging.getLogger(__name__)
+
+TOPIC_ROOT = "plant"
+
+
+def device_topic(spec: DeviceSpec, leaf: str) -> str:
+    """Return the topic of one of a device's message kinds."""
+    return f"{TOPIC_ROOT}/{spec.industry}/{spec.type}/{spec.id}/{leaf}"
+
+
+class JsonDevice:
+    """One device publishing JSON on its own connection."""
+
+    def __init__(self, broker_url: str, spec: DeviceSpec) -> None:
+        self.spec = spec
+        self.values = DeviceValues(spec)
+        self.published = 0
+        self.writes: list[tuple[str, Any]] = []
+        self._start = time.monotonic()
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._commands: list[Received] = []
+        self._task: asyncio.Task[None] | None = None
+        self._client = MqttClient(
+            BrokerSettings.from_url(broker_url, client_id=f"sim-json-{spec.id}"),
+            self._on_message,
+        )
+        self._client.add_subscription(device_topic(spec, "set"), 1)
+
+    async def start(self, within: float = 10.0) -> None:
+        """Connect, publish the retained identification and start the telemetry loop."""
+        self._client.start()
+        if not await asyncio.to_thread(self._client.wait_subscribed, within):
+            raise TimeoutError(f"device {self.spec.id}: broker not reached in {within} s")
+        identity = {
+            "name": self.spec.name or self.spec.id,
+            "type": self.spec.type,
+            "industry": self.spec.industry,
+            "region": self.spec.region,
+            "simulated": True,
+        }
+        self._client.publish(
+            device_topic(self.spec, "identity"), json.dumps(identity).encode(), 1, retain=True
+        )
+        self._task = asyncio.create_task(self._run(), name=f"sim-json-{self.spec.id}")
+
+    async def stop(self, clear_identity: bool = True) -> None:
+        """Stop publishing; by default also clear the retained identification."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if clear_identity and self._client.connected:
+            await asyncio.to_thread(
+                self._client.publish_and_wait, device_topic(self.spec, "identity"), b"", 1, True
+            )
+        await asyncio.to_thread(self._client.stop)
+
+    def publish_telemetry(self) -> None:
+        """Publish one telemetry message with every point now."""
+        t = time.monotonic() - self._start
+        body = {"ts": round(utcnow().timestamp() * 1000), "values": self.values.values(t)}
+        self._client.publish(device_topic(self.spec, "telemetry"), json.dumps(body).encode(), 1)
+        self.published += 1
+
+    async def _run(self) -> None:
+        next_data = time.monotonic()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_data - time.monotonic()))
+            self._wake.clear()
+            commands, self._commands = self._commands, []
+            for message in commands:
+                self._command(message)
+            if time.monotonic() >= next_data:
+                self.publish_telemetry()
+                next_data = time.monotonic() + self.spec.interval
+
+    def _on_message(self, message: Received) -> None:
+        self._loop.call_soon_threadsafe(self._enqueue, message)
+
+    def _enqueue(self, message: Received) -> None:
+        self._commands.append(message)
+        self._wake.set()
+
+    def _command(self, message: Received) -> None:
+        try:
+            body = json.loads(message.payload)
+            point, value = body["point"], body["value"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("device %s: ignoring malformed command", self.spec.id)
+            return
+        error = self.values.write(str(point), value)
+        if error is None:
+            self.writes.append((str(point), value))
+        ack = {"point": point, "value": self.values.written.get(str(point)), "ok": error is None}
+        if error is not None:
+            ack["error"] = error
+        self._client.publish(device_topic(self.spec, "ack"), json.dumps(ack).encode(), 1)
+        if error is None:
+            self.publish_telemetry()
