@@ -1,0 +1,1 @@
+"""OPC UA adapter: discovery by browsing, subscriptions, reconnection, reads and writes."""

@@ -1,0 +1,453 @@
+"""The OPC UA adapter: connect, discover, subscribe (or poll), reconnect, read and write.
+
+One adapter per configured connection. `run()` keeps a session alive until `stop()`:
+on connection loss or a server restart it backs off, reconnects, re-browses (so
+Objects are found again by browse path even when the server gave them new NodeIds),
+recreates the subscription and resumes, with no restart of the collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from adapters.base import (
+    DeviceEvent,
+    DeviceEventKind,
+    DeviceInfo,
+    Quality,
+    Sample,
+    Sink,
+    Value,
+    utcnow,
+)
+from adapters.opcua.client import (
+    ConnectError,
+    DataSubscription,
+    MonitorRequest,
+    OpcUaClient,
+    SubscriptionLost,
+    SubscriptionsUnsupported,
+    status_name,
+)
+from adapters.opcua.config import DataMode, OpcUaSource
+from adapters.opcua.discovery import (
+    PROTOCOL,
+    DiscoveryError,
+    DiscoveryResult,
+    FoundDevice,
+    FoundPoint,
+    discover,
+)
+from adapters.opcua.errors import (
+    NotConnected,
+    PointNotWritable,
+    UnknownDevice,
+    UnknownPoint,
+    WriteRejected,
+)
+from adapters.opcua.nodes import Reading, normalize_for_write, quality_of
+from adapters.opcua.pki import ServerNotTrusted, TrustStore, ensure_client_certificate
+
+log = logging.getLogger(__name__)
+
+_TICK = 0.5
+
+
+class _Rebuild(Exception):
+    """Data acquisition must be rebuilt (silent or lost subscription)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    device: str
+    point: str
+    node_id: str
+    numeric: bool
+
+
+def _sample(target: _Target, reading: Reading) -> Sample:
+    return Sample(
+        device=target.device,
+        point=target.point,
+        ts=reading.source_ts or reading.server_ts or utcnow(),
+        value=reading.value,
+        quality=reading.quality,
+    )
+
+
+class OpcUaAdapter:
+    """Collects every device behind one OPC UA server endpoint into a sink."""
+
+    protocol = PROTOCOL
+
+    def __init__(self, source: OpcUaSource, sink: Sink, *, data_dir: Path | None = None) -> None:
+        self.source = source
+        self._sink = sink
+        pki = source.pki_dir
+        if not pki.is_absolute() and data_dir is not None:
+            pki = data_dir / pki
+        self.pki_dir = pki
+        self._trust = TrustStore(pki, source.trust.mode)
+        self._client: OpcUaClient | None = None
+        self._found: dict[str, FoundDevice] = {}
+        self._registered: dict[str, DeviceInfo] = {}
+        self._online: set[str] = set()
+        self._stopping = asyncio.Event()
+        self._ready = asyncio.Event()
+        self.last_error: str | None = None
+        self._last_logged: str | None = None
+        self.sessions = 0
+        self.rebuilds = 0
+        self.data_mode: DataMode | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def devices(self) -> Mapping[str, DeviceInfo]:
+        """Devices registered and not vanished, by key."""
+        return dict(self._registered)
+
+    @property
+    def connected(self) -> bool:
+        """True while a session is up and collecting."""
+        return self._ready.is_set() and self._client is not None and self._client.alive
+
+    async def wait_ready(self, within: float) -> bool:
+        """Wait until a session is up and collecting; False on timeout."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), within)
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def running(self) -> bool:
+        """True between start() and stop()."""
+        return self._task is not None
+
+    async def start(self) -> None:
+        """Start collecting in the background (idempotent); never touches the network itself."""
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._supervise(), name=f"opcua-{self.source.id}")
+
+    async def run(self) -> None:
+        """Collect until stop() is called."""
+        await self.start()
+        task = self._task
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def stop(self, within: float = 10.0) -> None:
+        """End the session, emit OFFLINE for its devices, and wait for the loop to finish."""
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), within)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def __aenter__(self) -> OpcUaAdapter:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _supervise(self) -> None:
+        """Connect, discover, acquire; on any failure back off and start over."""
+        log.info("OPC UA %s (%s): %s", self.source.id, self.source.endpoint, self._trust.describe())
+        delay = self.source.reconnect.initial_delay
+        failing = False
+        try:
+            while not self._stopping.is_set():
+                established = self.sessions
+                try:
+                    await self._session()
+                except ServerNotTrusted as exc:
+                    self._note_failure(str(exc), failing, logging.ERROR)
+                    failing = True
+                except (ConnectError, DiscoveryError) as exc:
+                    self._note_failure(str(exc), failing, logging.WARNING)
+                    failing = True
+                except Exception as exc:
+                    # The supervision boundary: whatever broke the session, reconnect.
+                    detail = f"OPC UA {self.source.endpoint}: session ended: {exc!r}"
+                    self._note_failure(detail, failing, logging.WARNING)
+                    log.debug("session failure", exc_info=True)
+                    failing = True
+                finally:
+                    await self._end_session()
+                if self.sessions > established:
+                    delay = self.source.reconnect.initial_delay
+                if self._stopping.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                delay = min(delay * 2, self.source.reconnect.max_delay)
+        finally:
+            await self._end_session()
+
+    def _note_failure(self, message: str, repeated: bool, level: int) -> None:
+        self.last_error = message
+        if repeated and message == self._last_logged:
+            log.debug("%s (retrying)", message)
+            return
+        self._last_logged = message
+        log.log(level, "%s; retrying with back-off", message)
+
+    async def _session(self) -> None:
+        certificate = await asyncio.to_thread(
+            ensure_client_certificate, self.pki_dir, self.source.application_uri
+        )
+        client = OpcUaClient(self.source, certificate, self._trust)
+        self._client = client
+        application_uri = await client.connect()
+        result = await discover(client, self.source, application_uri)
+        await self._reconcile(result)
+        await self._acquire(client)
+
+    def _collecting(self, client: OpcUaClient) -> None:
+        """Note that a session is up and its data acquisition started."""
+        self.sessions += 1
+        self.last_error = None
+        self._last_logged = None
+        self._ready.set()
+        log.info(
+            "OPC UA %s: connected to %s (%s): %d device(s), %d point(s), %s",
+            self.source.id,
+            self.source.endpoint,
+            client.application_uri,
+            len(self._found),
+            sum(len(d.points) for d in self._found.values()),
+            "subscribed" if self.data_mode is DataMode.SUBSCRIBE else "polling",
+        )
+
+    async def _end_session(self) -> None:
+        self._ready.clear()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.disconnect()
+        for key in sorted(self._online):
+            await self._sink.put(
+                DeviceEvent(DeviceEventKind.OFFLINE, key, utcnow(), detail="OPC UA session ended")
+            )
+        if self._online:
+            log.warning(
+                "OPC UA %s: %d device(s) offline: session to %s ended",
+                self.source.id,
+                len(self._online),
+                self.source.endpoint,
+            )
+        self._online.clear()
+
+    async def _reconcile(self, result: DiscoveryResult) -> None:
+        """Register new or changed devices, mark vanished ones, report online ones."""
+        found = {d.info.key: d for d in result.devices}
+        now = utcnow()
+        for key, device in found.items():
+            if self._registered.get(key) != device.info:
+                self._registered[key] = device.info
+                await self._sink.put(DeviceEvent(DeviceEventKind.REGISTERED, key, now, device.info))
+        if result.complete:
+            explicit = set(result.missing)
+            for key in sorted(set(self._registered) - set(found) - explicit):
+                del self._registered[key]
+                self._online.discard(key)
+                log.warning("OPC UA %s: device %s vanished from the server", self.source.id, key)
+                await self._sink.put(
+                    DeviceEvent(
+                        DeviceEventKind.VANISHED,
+                        key,
+                        now,
+                        detail=f"no longer found when browsing {self.source.endpoint}",
+                    )
+                )
+        for key in sorted(set(self._online) - set(found)):
+            self._online.discard(key)
+            await self._sink.put(
+                DeviceEvent(
+                    DeviceEventKind.OFFLINE, key, now, detail="not found by the last browse"
+                )
+            )
+        for key in sorted(set(found) - self._online):
+            self._online.add(key)
+            await self._sink.put(DeviceEvent(DeviceEventKind.ONLINE, key, now))
+        self._found = found
+
+    def _targets(self) -> dict[int, _Target]:
+        targets: dict[int, _Target] = {}
+        for device in sorted(self._found.values(), key=lambda d: d.info.key):
+            for point in device.points:
+                targets[len(targets) + 1] = _Target(
+                    device.info.key, point.key, point.node_id, point.numeric
+                )
+        return targets
+
+    async def _acquire(self, client: OpcUaClient) -> None:
+        """Subscribe or poll, re-browse on schedule, rebuild silent subscriptions."""
+        interval = self.source.discovery.interval
+        targets = self._targets()
+        subscription, polled = await self._start_data(client, targets)
+        self._collecting(client)
+        try:
+            while not self._stopping.is_set():
+                until = time.monotonic() + interval if interval > 0 else float("inf")
+                rebuild = False
+                try:
+                    await self._pump(client, targets, subscription, polled, until)
+                except _Rebuild as exc:
+                    log.warning("OPC UA %s: %s; re-browsing and resubscribing", self.source.id, exc)
+                    self.rebuilds += 1
+                    rebuild = True
+                if self._stopping.is_set():
+                    return
+                await self._reconcile(
+                    await discover(client, self.source, client.application_uri or "")
+                )
+                new_targets = self._targets()
+                if rebuild or new_targets != targets:
+                    if subscription is not None:
+                        await subscription.close()
+                        subscription = None
+                    targets = new_targets
+                    subscription, polled = await self._start_data(client, targets)
+        finally:
+            if subscription is not None:
+                await subscription.close()
+
+    async def _start_data(
+        self, client: OpcUaClient, targets: dict[int, _Target]
+    ) -> tuple[DataSubscription | None, list[int]]:
+        mode = self.source.data.mode
+        if not targets or mode is DataMode.POLL:
+            self.data_mode = DataMode.POLL
+            return None, sorted(targets)
+        requests = [MonitorRequest(h, t.node_id, t.numeric) for h, t in targets.items()]
+        try:
+            subscription, refused = await client.subscribe(requests)
+        except SubscriptionsUnsupported as exc:
+            if mode is DataMode.SUBSCRIBE:
+                raise
+            log.warning(
+                "OPC UA %s: %s; polling every %.3g s instead",
+                self.source.id,
+                exc,
+                self.source.data.poll_interval,
+            )
+            self.data_mode = DataMode.POLL
+            return None, sorted(targets)
+        self.data_mode = DataMode.SUBSCRIBE
+        for handle, status in sorted(refused.items()):
+            target = targets[handle]
+            log.warning(
+                "OPC UA %s: device %s point %s (%s): monitored item refused with %s%s",
+                self.source.id,
+                target.device,
+                target.point,
+                target.node_id,
+                status_name(status),
+                "; polling it" if mode is DataMode.AUTO else "",
+            )
+        polled = sorted(refused) if mode is DataMode.AUTO else []
+        return subscription, polled
+
+    async def _pump(
+        self,
+        client: OpcUaClient,
+        targets: dict[int, _Target],
+        subscription: DataSubscription | None,
+        polled: list[int],
+        until: float,
+    ) -> None:
+        """Move data to the sink until `until`; raise when the session or subscription dies."""
+        poll_interval = self.source.data.poll_interval
+        next_poll = time.monotonic()
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            if now >= until:
+                return
+            if not client.alive:
+                raise ConnectionError(f"OPC UA {self.source.endpoint}: connection lost")
+            if polled and now >= next_poll:
+                readings = await client.read([targets[h].node_id for h in polled])
+                for handle, reading in zip(polled, readings, strict=True):
+                    await self._sink.put(_sample(targets[handle], reading))
+                next_poll = max(next_poll + poll_interval, time.monotonic())
+            wait = min(_TICK, max(0.0, until - time.monotonic()))
+            if polled:
+                wait = min(wait, max(0.0, next_poll - time.monotonic()))
+            if subscription is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), wait)
+                continue
+            if subscription.silent_for > subscription.keepalive_timeout:
+                raise _Rebuild(
+                    f"subscription silent for {subscription.silent_for:.1f} s "
+                    f"(keep-alive due within {subscription.keepalive_timeout:.1f} s)"
+                )
+            try:
+                change = await subscription.next_change(max(wait, 0.01))
+            except SubscriptionLost as exc:
+                raise _Rebuild(str(exc)) from exc
+            while change is not None:
+                handle, reading = change
+                target = targets.get(handle)
+                if target is not None:
+                    await self._sink.put(_sample(target, reading))
+                change = await subscription.next_change(0.001)
+
+    def _point(self, device: str, point: str) -> tuple[FoundDevice, FoundPoint]:
+        found = self._found.get(device)
+        if found is None:
+            known = ", ".join(sorted(self._found)) or "none"
+            raise UnknownDevice(
+                f"OPC UA {self.source.id}: no device {device!r} on this connection (known: {known})"
+            )
+        for candidate in found.points:
+            if candidate.key == point:
+                return found, candidate
+        keys = ", ".join(p.key for p in found.points) or "none"
+        raise UnknownPoint(f"OPC UA device {device!r} has no point {point!r} (points: {keys})")
+
+    def _live_client(self, device: str) -> OpcUaClient:
+        client = self._client
+        if client is None or not self._ready.is_set() or not client.alive:
+            raise NotConnected(
+                f"OPC UA device {device!r}: the session to {self.source.endpoint} is down "
+                f"(last error: {self.last_error or 'none'}); the adapter is reconnecting"
+            )
+        return client
+
+    async def read(self, device: str, point: str) -> Sample:
+        """Read one point now and return it as a sample (not put into the sink)."""
+        _, found = self._point(device, point)
+        client = self._live_client(device)
+        [reading] = await client.read([found.node_id])
+        return _sample(_Target(device, point, found.node_id, found.numeric), reading)
+
+    async def write(self, device: str, point: str, value: Value) -> None:
+        """Write one point; refuses read-only points and unfit values before sending."""
+        _, found = self._point(device, point)
+        where = f"OPC UA device {device!r} point {point!r}"
+        if not found.info.writable:
+            raise PointNotWritable(
+                f"{where} is read-only (the server's access level does not let this user "
+                "write it); nothing was sent"
+            )
+        normalized = normalize_for_write(value, found.info.data_type, where)
+        client = self._live_client(device)
+        status = await client.write(found.node_id, normalized, found.info.data_type)
+        if quality_of(status) is not Quality.GOOD:
+            raise WriteRejected(
+                f"{where}: the server refused writing {value!r}: {status_name(status)}"
+            )
