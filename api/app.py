@@ -1,0 +1,95 @@
+"""The FastAPI application: `create_app(settings)` wires routes, pool, errors and metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from api.deps import AUTH_RESPONSES
+from api.middleware import RequestLatency
+from api.routes import counts, devices, health, keys, metrics
+from api.settings import Settings, get_settings
+from collector import __version__
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = (
+    "Counts of connected devices, device types and data collection points, computed from "
+    "live evidence recorded by the Tally collector. Every endpoint except /v1/health needs "
+    "`Authorization: Bearer <key>`; roles: auditor (read), operator (read and write), "
+    "admin (also keys)."
+)
+
+
+class StoreUnavailable(RuntimeError):
+    """The store could not be reached when the API started."""
+
+
+def make_pool(settings: Settings) -> AsyncConnectionPool[AsyncConnection[Any]]:
+    """Return an unopened pool of autocommit connections to the store."""
+    return AsyncConnectionPool(
+        settings.dsn,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        kwargs={"autocommit": True, "connect_timeout": max(1, round(settings.connect_timeout))},
+        timeout=settings.connect_timeout,
+        check=AsyncConnectionPool.check_connection,
+        open=False,
+        name="tally-api",
+    )
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("store unavailable during %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": f"the store is unavailable, try again shortly ({type(exc).__name__})"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "5"},
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API for these settings (default: get_settings())."""
+    resolved = settings if settings is not None else get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = make_pool(resolved)
+        try:
+            await pool.open(wait=True, timeout=resolved.connect_timeout)
+        except PoolTimeout as exc:
+            await pool.close()
+            raise StoreUnavailable(
+                f"cannot connect to the store within {resolved.connect_timeout:g} s; check "
+                "store.dsn and that PostgreSQL is running"
+            ) from exc
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="Tally",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = resolved
+    app.add_middleware(RequestLatency)
+    app.add_exception_handler(PoolTimeout, _store_unavailable)
+    app.add_exception_handler(psycopg.OperationalError, _store_unavailable)
+    app.include_router(health.router)
+    for module in (devices, counts, keys, metrics):
+        app.include_router(module.router, responses=AUTH_RESPONSES)
+    return app

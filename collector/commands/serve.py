@@ -1,0 +1,62 @@
+"""`tally serve`: run the HTTP API on config.api.host/port (migrating the store first)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import psycopg
+
+from collector.commands.common import add_config_option, config_from_args
+from collector.logs import configure as configure_logging
+from collector.store.migrate import MigrationError, migrate
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Register `serve`."""
+    serve = sub.add_parser("serve", help="run the HTTP API (counts, devices, keys, /metrics)")
+    add_config_option(serve)
+    serve.add_argument("--dsn", help="connection string (overrides store.dsn)")
+    serve.add_argument("--host", help="listen address (overrides api.host)")
+    serve.add_argument("--port", type=int, help="listen port (overrides api.port)")
+    serve.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="do not apply pending schema migrations at start (default: apply them)",
+    )
+    serve.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Migrate (unless --no-migrate), then serve until interrupted."""
+    import uvicorn  # imported here so other commands start without the web stack
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    config = config_from_args(args)
+    configure_logging(config.logging.level, config.logging.format)
+    settings = Settings.from_config(config, dsn=args.dsn)
+    if not args.no_migrate:
+        try:
+            result = migrate(settings.dsn, config.store.timescale)
+        except (MigrationError, psycopg.Error) as exc:
+            print(f"tally serve: cannot migrate the store: {exc}".rstrip(), file=sys.stderr)
+            return 1
+        for name in result.applied:
+            print(f"applied migration {name}", file=sys.stderr)
+    host = args.host or config.api.host
+    port = config.api.port if args.port is None else args.port
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=config.logging.level.lower(),
+            log_config=None,  # keep Tally's handlers (collector/logs.py)
+            proxy_headers=False,
+        )
+    )
+    server.run()
+    return 0 if server.started else 1
