@@ -6,8 +6,16 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from collector.commands import config_cmd, db
+from collector.commands import collect, config_cmd, db, demo, keys, serve, sim
 
 Register = Callable[["argparse._SubParsersAction[Any]"], None]
 
-COMMANDS: list[Register] = [db.register, config_cmd.register]
+COMMANDS: list[Register] = [
+    db.register,
+    collect.register,
+    demo.register,
+    config_cmd.register,
+    keys.register,
+    serve.register,
+    sim.register,
+]

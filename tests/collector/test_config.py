@@ -5,6 +5,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from adapters.modbus.config import ModbusDevice
 from collector.cli import main
 from collector.config import (
     ConfigError,
@@ -61,6 +62,7 @@ def test_example_device_shows_every_device_option() -> None:
     raw = yaml.safe_load(EXAMPLE.read_text())
     config = TallyConfig.model_validate(raw)
     device = config.devices[0]
+    assert isinstance(device, ModbusDevice)
     shown_device = set(raw["devices"][0])
     assert set(type(device).model_fields) == shown_device
     point_models = {type(p) for p in device.points}
@@ -177,7 +179,9 @@ def test_environment_overrides_list_elements() -> None:
     raw = {"version": 1, "devices": _devices(2)}
     env = {"TALLY_DEVICES__1__POLL_INTERVAL": "5"}
     config = parse_config(raw, "t", environ=env)
-    assert config.devices[1].poll_interval == 5
+    device = config.devices[1]
+    assert isinstance(device, ModbusDevice)
+    assert device.poll_interval == 5
 
 
 def test_environment_override_errors_are_named() -> None:
