@@ -6,6 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
 Value = float | int | bool | str | None
@@ -95,3 +96,37 @@ class Sink(Protocol):
     async def put(self, record: Record) -> None:
         """Put one record, waiting while the sink is full."""
         ...
+
+
+class AdapterObserver(Protocol):
+    """Receives an adapter's operational signals (the collector turns them into metrics)."""
+
+    def connection_changed(self, protocol: str, endpoint: str, up: bool) -> None:
+        """Report that the connection to `endpoint` went up or down."""
+        ...
+
+    def request_observed(self, protocol: str, kind: str, seconds: float) -> None:
+        """Report the latency of one request or poll cycle (`kind`: read, poll, write, ...)."""
+        ...
+
+
+class NullObserver:
+    """An observer that ignores everything (the default outside the collector)."""
+
+    def connection_changed(self, protocol: str, endpoint: str, up: bool) -> None:
+        """Ignore a connection change."""
+
+    def request_observed(self, protocol: str, kind: str, seconds: float) -> None:
+        """Ignore a request latency."""
+
+
+NULL_OBSERVER = NullObserver()
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterContext:
+    """What every adapter is built with besides its devices."""
+
+    sink: Sink
+    data_dir: Path = Path(".")
+    observer: AdapterObserver = NULL_OBSERVER

@@ -63,6 +63,21 @@ class SchemaGatedStore:
         return await self._writer.write(batch, source)
 
 
+class MetricsObserver:
+    """Turns adapters' operational signals into Prometheus metrics."""
+
+    def connection_changed(self, protocol: str, endpoint: str, up: bool) -> None:
+        """Set tally_adapter_connected for the endpoint."""
+        metrics.adapter_connected.labels(protocol=protocol, endpoint=endpoint).set(1 if up else 0)
+
+    def request_observed(self, protocol: str, kind: str, seconds: float) -> None:
+        """Observe one request latency."""
+        metrics.adapter_request_latency.labels(protocol=protocol, kind=kind).observe(seconds)
+
+
+METRICS_OBSERVER = MetricsObserver()
+
+
 class RejectionExporter(Collector):
     """Exports the adapters' own rejection counters as tally_adapter_rejections_total."""
 
@@ -97,7 +112,9 @@ class CollectorService:
         self.store = SchemaGatedStore(config, self.writer)
         self.pipeline = Pipeline.from_config(config, self.store)
         try:
-            self.adapters = build_adapters(self.devices, self.pipeline)
+            self.adapters = build_adapters(
+                self.devices, self.pipeline, data_dir=config.data_dir, observer=METRICS_OBSERVER
+            )
         except AdapterConfigError as exc:
             raise ConfigError(str(exc)) from None
         self._tasks: dict[asyncio.Task[None], Adapter] = {}

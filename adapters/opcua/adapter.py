@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -451,3 +451,22 @@ class OpcUaAdapter:
             raise WriteRejected(
                 f"{where}: the server refused writing {value!r}: {status_name(status)}"
             )
+
+
+class OpcUaAdapters:
+    """Every configured OPC UA server, run together (the registry's adapter for `opcua`)."""
+
+    protocol = PROTOCOL
+
+    def __init__(
+        self, sources: Sequence[OpcUaSource], sink: Sink, *, data_dir: Path | None = None
+    ) -> None:
+        self.adapters = [OpcUaAdapter(s, sink, data_dir=data_dir) for s in sources if s.enabled]
+
+    async def run(self) -> None:
+        """Run every server connection until stop() is called."""
+        await asyncio.gather(*(a.run() for a in self.adapters))
+
+    async def stop(self) -> None:
+        """Stop every server connection."""
+        await asyncio.gather(*(a.stop() for a in self.adapters))
