@@ -3,15 +3,19 @@
 Usage::
 
     python bench/ingest.py [--samples 2000000] [--batch-size 5000] [--devices 1000]
-                           [--points-per-device 10] [--append docs/benchmarks.md]
+                           [--points-per-device 10] [--group 10 --group 20]
+                           [--append docs/benchmarks.md] [--profile writer.prof]
 
 Starts its own durable ThrowawayPostgres (fsync on, synchronous commit), migrates
-it, registers the fleet, then measures one stage per function:
+it, registers the fleet, then measures one stage per function, each on emptied
+tables and checked afterwards (sample count and rollup sums):
 
-- ``raw_copy``: binary COPY of the pre-built sample rows into ``sample``, one
-  transaction per batch: the ceiling for any writer on this machine;
-- ``writer``: ``SampleWriter.write`` on the same samples in the same batches, with
-  the ingest log, point resolution and every rollup included.
+- ``stage_raw_copy``: binary COPY of the pre-built sample rows into ``sample``, one
+  transaction per batch, formatted like the writer formats them: the ceiling;
+- ``stage_writer``: ``SampleWriter.write`` on the same samples in the same batches,
+  with the ingest log, point resolution and every rollup included;
+- ``stage_writer_grouped``: ``SampleWriter.write_many`` on ``--group`` batches per
+  transaction (group commit), once per ``--group`` given.
 
 The fleet is polled once a second per point, so a batch holds about one sample per
 point, and the run starts at 23:58:20 UTC so it crosses an hour and a day boundary.
