@@ -77,6 +77,13 @@ class ApiConfig(Strict):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class MetricsConfig(Strict):
+    """Prometheus listener of `tally collect` (run and serve expose /metrics on the API)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(9464, ge=0, le=65535, description="0 disables the listener.")
+
+
 class LoggingConfig(Strict):
     """Log level and format."""
 
@@ -97,6 +104,7 @@ class TallyConfig(Strict):
     pipeline: PipelineConfig = PipelineConfig()
     spool: SpoolConfig = SpoolConfig()
     api: ApiConfig = ApiConfig()
+    metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
     devices: list[DeviceConfig] = Field(default_factory=list)
 

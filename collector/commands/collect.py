@@ -47,12 +47,27 @@ async def collect(config: TallyConfig, with_api: bool, stop: asyncio.Event) -> i
             )
             await api.start()
             print(f"API listening on {api.url} (OpenAPI at {api.url}/docs)", flush=True)
+        elif config.metrics.port:
+            start_metrics_listener(config.metrics.host, config.metrics.port)
+            print(
+                f"metrics at http://{config.metrics.host}:{config.metrics.port}/metrics",
+                flush=True,
+            )
         await stop.wait()
     finally:
         if api is not None:
             await api.stop()
         report = await service.stop()
     return 0 if not report.samples_dropped else 3
+
+
+def start_metrics_listener(host: str, port: int) -> None:
+    """Serve the collector's Prometheus metrics on host:port (a daemon thread)."""
+    from prometheus_client import start_http_server
+
+    from collector import metrics
+
+    start_http_server(port, addr=host, registry=metrics.REGISTRY)
 
 
 def run_collect(args: argparse.Namespace) -> int:
