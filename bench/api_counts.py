@@ -70,8 +70,8 @@ def fill(dsn: str, devices: int, points: int, days: int, end: datetime) -> None:
             (points, points, start, end),
         )
         conn.execute(
-            "INSERT INTO point_activity (point_id, day, samples, good_samples, good_hours)"
-            " SELECT p.id, day::date, 86400, 86000, %s"
+            "INSERT INTO point_activity (point_id, day, good_hours)"
+            " SELECT p.id, day::date, %s"
             " FROM point p JOIN device d ON d.id = p.device_id AND d.id %% 10 <> 7"
             " CROSS JOIN generate_series(%s::date, %s::date, interval '1 day') day",
             ((1 << 24) - 1, start.date(), (end - timedelta(hours=1)).date()),

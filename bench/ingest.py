@@ -3,22 +3,36 @@
 Usage::
 
     python bench/ingest.py [--samples 2000000] [--batch-size 5000] [--devices 1000]
-                           [--points-per-device 10] [--group 10 --group 20]
+                           [--points-per-device 10] [--group 10] [--chunk 20]
+                           [--pipeline] [--latest-interval 5]
                            [--append docs/benchmarks.md] [--profile writer.prof]
 
 Starts its own durable ThrowawayPostgres (fsync on, synchronous commit), migrates
-it, registers the fleet, then measures one stage per function, each on emptied
-tables and checked afterwards (sample count and rollup sums):
+it, registers the fleet, then measures pairs of stages (``stage_pair``), each pair on
+emptied tables and checked afterwards:
 
-- ``stage_raw_copy``: binary COPY of the pre-built sample rows into ``sample``, one
-  transaction per batch, formatted like the writer formats them: the ceiling;
-- ``stage_writer``: ``SampleWriter.write`` on the same samples in the same batches,
-  with the ingest log, point resolution and every rollup included;
-- ``stage_writer_grouped``: ``SampleWriter.write_many`` on ``--group`` batches per
-  transaction (group commit), once per ``--group`` given.
+- raw binary COPY of the pre-built sample rows into a copy of the ``sample`` table,
+  one transaction per batch, formatted by the writer's C-level row formatting: the
+  ceiling;
+- the writer on the same samples in the same batches, with the ingest log, point
+  resolution and every rollup, and its final latest-value flush inside the clock:
+  ``SampleWriter.write`` (one batch per transaction), then ``write_many`` with
+  ``--group`` batches per transaction, once per ``--group`` given.
+
+The two stages of a pair take turns every ``--chunk`` batches and each is timed on its
+own, so a burst of load from other processes on the machine (or a checkpoint) falls
+on both alike; the ratio is the writer's samples/s over its partner's. With
+``--pipeline``, the same samples also go end to end through ``Pipeline.put``
+(bench/pipeline.py's ``stage_pipeline``), compared with the first raw COPY.
+
+The checks are exact, against an oracle computed from the generated samples: the
+``sample`` row count, every ``device_activity`` row (samples, good samples, first and
+last time stamps per device and hour), every ``point_activity.good_hours`` bit, and
+each point's ``last_seen`` after the writer's flush.
 
 The fleet is polled once a second per point, so a batch holds about one sample per
-point, and the run starts at 23:58:20 UTC so it crosses an hour and a day boundary.
+point (with 10,000 devices × 10 points, each batch touches points no batch before it
+did), and the run is centred on midnight UTC so it crosses an hour and a day boundary.
 Values are 80 % float, 10 % bool, 8 % int, 2 % str; qualities 95 % good, 4 %
 uncertain, 1 % bad. The input is generated before timing and frozen out of the
 garbage collector (``gc.freeze``): a running collector holds at most a queue of
@@ -30,13 +44,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import platform
 import resource
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +71,15 @@ from adapters.base import (
 from collector.batch import Batch
 from collector.config import PipelineConfig
 from collector.embedded.postgres import ThrowawayPostgres
-from collector.store.copyrows import write_rows
+from collector.store.copyrows import write_rows_sync
 from collector.store.migrate import migrate
 from collector.store.rollup import SAMPLE_COLUMNS, SAMPLE_TYPES
-from collector.store.writer import SampleWriter
+from collector.store.writer import LATEST_INTERVAL, SampleWriter
 
-START = datetime(2024, 3, 31, 23, 58, 20, tzinfo=UTC)
+MIDNIGHT = datetime(2024, 4, 1, tzinfo=UTC)
+START = datetime(2024, 3, 31, 23, 58, 20, tzinfo=UTC)  # the default run: 200 s around midnight
 TARGET_SAMPLES_PER_SECOND = 250_000
+DEFAULT_CHUNK = 20
 
 RawRow = tuple[datetime, int, Value, str | None, int, bool]
 
@@ -86,6 +104,10 @@ class StageResult:
     name: str
     samples: int
     seconds: float
+    load: float | None = None
+    """The 1-minute load average when the stage ended."""
+    baseline: float | None = None
+    """Samples/s of the raw COPY this stage is compared with (None: the first raw stage)."""
 
     @property
     def rate(self) -> float:
@@ -128,11 +150,12 @@ def build_fleet(samples: int, batch_size: int, devices: int, points_per_device: 
     keys = [(info.key, point.key) for info in infos for point in info.points]
     fleet_size = len(keys)
     step = timedelta(seconds=1) / fleet_size
+    start = MIDNIGHT - step * (samples // 2)
     records: list[Record] = []
     for i in range(samples):
         device, point = keys[i % fleet_size]
         value, quality = _value(i)
-        records.append(Sample(device, point, START + step * i, value, quality))
+        records.append(Sample(device, point, start + step * i, value, quality))
     batches = [
         Batch(tuple(records[i : i + batch_size])) for i in range(0, len(records), batch_size)
     ]
@@ -166,67 +189,166 @@ def raw_rows(dsn: str, fleet: Fleet) -> list[list[RawRow]]:
     return out
 
 
-async def stage_raw_copy(dsn: str, batches: Sequence[list[RawRow]]) -> StageResult:
-    """Binary COPY of pre-built rows, one transaction per batch: the baseline."""
-    statement = f"COPY sample ({', '.join(SAMPLE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        started = time.perf_counter()
-        for rows in batches:
-            async with conn.transaction():
-                cur = conn.cursor()
-                async with cur.copy(statement) as copy:
-                    copy.set_types(list(SAMPLE_TYPES))
-                    # The same C-level row formatting as the writer: a fair ceiling.
-                    await write_rows(copy, rows)
-        seconds = time.perf_counter() - started
-    return StageResult("raw binary COPY", sum(map(len, batches)), seconds)
+RAW_TABLE = "sample_raw"
 
 
-async def stage_writer(dsn: str, batches: Sequence[Batch]) -> StageResult:
-    """SampleWriter.write on every batch: one transaction per batch, rollups included."""
-    async with SampleWriter(dsn) as writer:
-        await writer.connect()
-        stored = 0
-        started = time.perf_counter()
-        for batch in batches:
-            result = await writer.write(batch)
-            stored += result.samples_stored
-        seconds = time.perf_counter() - started
-    return StageResult("SampleWriter.write, 1 batch per transaction", stored, seconds)
+def raw_copy(conn: psycopg.Connection[Any], batches: Sequence[list[RawRow]]) -> None:
+    """Binary COPY of pre-built rows into RAW_TABLE, one transaction per batch.
+
+    Blocking on purpose: while it runs, nothing of the writer's (its flush timer) runs.
+    """
+    statement = f"COPY {RAW_TABLE} ({', '.join(SAMPLE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    for rows in batches:
+        with conn.transaction(), conn.cursor().copy(statement) as copy:
+            copy.set_types(list(SAMPLE_TYPES))
+            write_rows_sync(copy, rows)  # the writer's C-level row formatting: a fair ceiling
 
 
-async def stage_writer_grouped(dsn: str, batches: Sequence[Batch], group: int) -> StageResult:
-    """SampleWriter.write_many on `group` batches at a time: a backlog, group-committed."""
-    async with SampleWriter(dsn) as writer:
-        await writer.connect()
-        stored = 0
-        started = time.perf_counter()
-        for i in range(0, len(batches), group):
-            results = await writer.write_many(batches[i : i + group])
-            stored += sum(r.samples_stored for r in results)
-        seconds = time.perf_counter() - started
-    return StageResult(f"SampleWriter.write_many, {group} batches per transaction", stored, seconds)
+async def stage_pair(
+    dsn: str,
+    batches: Sequence[Batch],
+    rows: Sequence[list[RawRow]],
+    *,
+    group: int,
+    chunk: int,
+    latest_interval: float = LATEST_INTERVAL,
+) -> tuple[StageResult, StageResult]:
+    """Raw COPY and the writer, alternating every `chunk` batches; each timed on its own.
+
+    Alternating shares the machine's load (other processes, checkpoints) between the two
+    fairly. The writer stage is `write` per batch (group 1) or `write_many` of `group`
+    batches; its final latest-value flush is inside its clock.
+    """
+    raw_seconds = writer_seconds = 0.0
+    stored = 0
+    with psycopg.connect(dsn, autocommit=True) as raw_conn:
+        async with SampleWriter(dsn, latest_interval=latest_interval) as writer:
+            await writer.connect()
+            for start in range(0, len(batches), chunk):
+                started = time.perf_counter()
+                raw_copy(raw_conn, rows[start : start + chunk])
+                raw_seconds += time.perf_counter() - started
+                started = time.perf_counter()
+                mine = batches[start : start + chunk]
+                for i in range(0, len(mine), group):
+                    if group == 1:
+                        stored += (await writer.write(mine[i])).samples_stored
+                    else:
+                        results = await writer.write_many(mine[i : i + group])
+                        stored += sum(r.samples_stored for r in results)
+                writer_seconds += time.perf_counter() - started
+            started = time.perf_counter()
+            await writer.flush()  # the last latest values are part of the work
+            writer_seconds += time.perf_counter() - started
+    raw = StageResult(f"raw binary COPY (paired with the next row, {chunk} batches at a time)",
+                      sum(map(len, rows)), raw_seconds)  # fmt: skip
+    name = (
+        "SampleWriter.write, 1 batch per transaction"
+        if group == 1
+        else f"SampleWriter.write_many, {group} batches per transaction"
+    )
+    return raw, StageResult(name, stored, writer_seconds, baseline=raw.rate)
 
 
 def reset_samples(dsn: str) -> None:
     """Empty the tables the stages fill and checkpoint, so each stage starts alike."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE sample, device_activity, point_activity, ingest_log")
-        conn.execute("UPDATE point SET first_seen = NULL, last_seen = NULL, last_value = NULL")
-        conn.execute("VACUUM ANALYZE point")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {RAW_TABLE} (LIKE sample INCLUDING ALL)")
+        conn.execute(f"TRUNCATE sample, {RAW_TABLE}, device_activity, point_activity, ingest_log")
+        conn.execute(
+            "UPDATE point SET first_seen = NULL, last_seen = NULL, last_value = NULL,"
+            " last_value_text = NULL, last_quality = NULL"
+        )
+        conn.execute("UPDATE device SET first_seen = NULL, last_seen = NULL")
+        conn.execute("VACUUM ANALYZE point, device")
         conn.execute("CHECKPOINT")
 
 
 def check_counts(dsn: str, expected: int) -> None:
-    """Fail loudly unless the writer stored every sample and counted it in the rollups."""
+    """Fail loudly unless every sample is stored and counted in device_activity."""
     with psycopg.connect(dsn) as conn:
         row = conn.execute(
-            "SELECT (SELECT count(*) FROM sample), (SELECT sum(samples) FROM device_activity),"
-            " (SELECT sum(samples) FROM point_activity)"
+            "SELECT (SELECT count(*) FROM sample), (SELECT sum(samples) FROM device_activity)"
         ).fetchone()
     assert row is not None
-    if tuple(int(v or 0) for v in row) != (expected, expected, expected):
-        raise SystemExit(f"count check failed: sample/device/point activity = {row}, {expected=}")
+    if tuple(int(v or 0) for v in row) != (expected, expected):
+        raise SystemExit(f"count check failed: sample/device_activity = {row}, {expected=}")
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """What the rollups must hold after the fleet's samples, computed in Python."""
+
+    device_hours: dict[tuple[str, datetime], tuple[int, int, datetime, datetime]]
+    good_hours: dict[tuple[str, str, date], int]
+    last_seen: dict[tuple[str, str], datetime]
+
+    @classmethod
+    def of(cls, fleet: Fleet) -> Oracle:
+        """Count per (device, hour), OR the good-hour bits, find each point's last sample."""
+        device_hours: dict[tuple[str, datetime], list[Any]] = {}
+        good_hours: dict[tuple[str, str, date], int] = {}
+        last_seen: dict[tuple[str, str], datetime] = {}
+        for batch in fleet.batches:
+            for s in batch.samples:
+                hour = s.ts.replace(minute=0, second=0, microsecond=0)
+                good = s.quality == Quality.GOOD
+                row = device_hours.get((s.device, hour))
+                if row is None:
+                    device_hours[s.device, hour] = [1, int(good), s.ts, s.ts]
+                else:
+                    row[0] += 1
+                    row[1] += good
+                    row[2] = min(row[2], s.ts)
+                    row[3] = max(row[3], s.ts)
+                key = (s.device, s.point, s.ts.date())
+                good_hours[key] = good_hours.get(key, 0) | (1 << s.ts.hour if good else 0)
+                if last_seen.get((s.device, s.point), s.ts) <= s.ts:
+                    last_seen[s.device, s.point] = s.ts
+        return cls(
+            {k: (v[0], v[1], v[2], v[3]) for k, v in device_hours.items()},
+            {k: v for k, v in good_hours.items() if v},
+            last_seen,
+        )
+
+    def check(self, dsn: str) -> None:
+        """Fail loudly unless the database holds exactly what the oracle says."""
+        with psycopg.connect(dsn) as conn:
+            device_hours = {
+                (d, h): (int(n), int(g), f, la)
+                for d, h, n, g, f, la in conn.execute(
+                    "SELECT d.key, a.hour, a.samples, a.good_samples, a.first_ts, a.last_ts"
+                    " FROM device_activity a JOIN device d ON d.id = a.device_id"
+                )
+            }
+            good_hours = {
+                (d, p, day): int(bits)
+                for d, p, day, bits in conn.execute(
+                    "SELECT d.key, p.key, a.day, a.good_hours FROM point_activity a"
+                    " JOIN point p ON p.id = a.point_id JOIN device d ON d.id = p.device_id"
+                    " WHERE a.good_hours <> 0"
+                )
+            }
+            last_seen = {
+                (d, p): ts
+                for d, p, ts in conn.execute(
+                    "SELECT d.key, p.key, p.last_seen FROM point p"
+                    " JOIN device d ON d.id = p.device_id WHERE p.last_seen IS NOT NULL"
+                )
+            }
+        _compare("device_activity", device_hours, self.device_hours)
+        _compare("point_activity.good_hours", good_hours, self.good_hours)
+        _compare("point.last_seen", last_seen, self.last_seen)
+
+
+def _compare(name: str, got: Mapping[Any, Any], want: Mapping[Any, Any]) -> None:
+    if got == want:
+        return
+    wrong = sorted(k for k in want.keys() | got.keys() if got.get(k) != want.get(k))
+    raise SystemExit(
+        f"{name} check failed for {len(wrong)} keys, e.g. {wrong[:3]}: stored "
+        f"{[got.get(k) for k in wrong[:3]]}, expected {[want.get(k) for k in wrong[:3]]}"
+    )
 
 
 def peak_rss_mib() -> float:
@@ -236,28 +358,35 @@ def peak_rss_mib() -> float:
 
 def render(args: argparse.Namespace, stages: Sequence[StageResult], rss: float) -> str:
     """Return the results as a markdown section."""
-    baseline = stages[0].rate
     lines = [
         f"### Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"`python bench/ingest.py --samples {args.samples} --batch-size {args.batch_size} "
         f"--devices {args.devices} --points-per-device {args.points_per_device}"
         + "".join(f" --group {g}" for g in args.group)
+        + (f" --chunk {args.chunk}" if args.chunk != DEFAULT_CHUNK else "")
+        + (" --pipeline" if args.pipeline else "")
         + "`  ",
         f"{platform.node()}, {platform.machine()}, {_cpus()} CPUs, Python "
         f"{platform.python_version()}, psycopg {psycopg.__version__} "
         f"({psycopg.pq.__impl__}), PostgreSQL {_server_version(args)}",
         "",
-        "| stage | samples | seconds | samples/s | vs raw COPY |",
-        "|---|---:|---:|---:|---:|",
+        f"Latest-value flush interval {args.latest_interval:g} s; raw COPY and each writer "
+        f"stage alternate every {args.chunk} batches.",
+        "",
+        "| stage | samples | seconds | samples/s | vs raw COPY | load at end |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for s in stages:
-        ratio = s.rate / baseline
+        ratio = s.rate / (s.baseline or s.rate)
+        load = f"{s.load:.2f}" if s.load is not None else "?"
         lines.append(
-            f"| {s.name} | {s.samples:,} | {s.seconds:.2f} | {s.rate:,.0f} | {ratio:.2f} |"
+            f"| {s.name} | {s.samples:,} | {s.seconds:.2f} | {s.rate:,.0f} | {ratio:.2f} | {load} |"
         )
     lines.append("")
-    for s in stages[1:]:
+    for s in stages:
+        if s.baseline is None:
+            continue
         verdict = "meets" if s.rate >= TARGET_SAMPLES_PER_SECOND else "misses"
         lines.append(f"- {s.name}: {verdict} the {TARGET_SAMPLES_PER_SECOND:,} samples/s target.")
     lines += [f"- Peak RSS of the benchmark process: {rss:.0f} MiB.", ""]
@@ -265,8 +394,6 @@ def render(args: argparse.Namespace, stages: Sequence[StageResult], rss: float) 
 
 
 def _cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0))
 
 
@@ -288,7 +415,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         action="append",
         help="batches per transaction of a write_many stage; repeat for several stages "
-        "(default: 10 and 20; 0 alone skips them)",
+        "(default: 10; 0 alone skips them)",
+    )
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=DEFAULT_CHUNK,
+        help="batches raw COPY and the writer take in turn (they alternate, sharing the load)",
+    )
+    parser.add_argument(
+        "--latest-interval",
+        type=float,
+        default=LATEST_INTERVAL,
+        help="seconds between the writer's latest-value flushes",
     )
     parser.add_argument(
         "--append", type=Path, help="append the results as a markdown section to this file"
@@ -302,19 +441,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also time the same samples end to end through Pipeline.put (bench/pipeline.py)",
     )
     args = parser.parse_args(argv)
-    args.group = [g for g in (args.group or [10, 20]) if g > 0]
+    args.group = [g for g in (args.group or [10]) if g > 0]
     return args
 
 
-def _run(coro_factory: Callable[[], Any], profile: Path | None) -> StageResult:
+def _run(
+    stage: Callable[[], Coroutine[Any, Any, tuple[StageResult, StageResult]]],
+    profile: Path | None,
+) -> tuple[StageResult, StageResult]:
     if profile is None:
-        result: StageResult = asyncio.run(coro_factory())
-        return result
+        return asyncio.run(stage())
     import cProfile
 
     profiler = cProfile.Profile()
     profiler.enable()
-    result = asyncio.run(coro_factory())
+    result = asyncio.run(stage())
     profiler.disable()
     profiler.dump_stats(profile)
     return result
@@ -338,25 +479,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         asyncio.run(register())
         rows = raw_rows(dsn, fleet)
+        oracle = Oracle.of(fleet)
         gc.collect()
         gc.freeze()
         stages: list[StageResult] = []
-        reset_samples(dsn)
-        stages.append(asyncio.run(stage_raw_copy(dsn, rows)))
-        del rows
+
+        def checked(results: Sequence[StageResult]) -> None:
+            load = os.getloadavg()[0]
+            stages.extend(replace(r, load=load) for r in results)
+            check_counts(dsn, fleet.samples)
+            oracle.check(dsn)
+
+        for group in [1, *args.group]:
+            reset_samples(dsn)
+            pair = partial(
+                stage_pair,
+                dsn,
+                fleet.batches,
+                rows,
+                group=group,
+                chunk=args.chunk,
+                latest_interval=args.latest_interval,
+            )
+            checked(_run(pair, args.profile if group == 1 else None))
         if args.pipeline:
             from pipeline import stage_pipeline  # bench/pipeline.py
 
             reset_samples(dsn)
-            stages.append(asyncio.run(stage_pipeline(dsn, fleet.batches)))
-            check_counts(dsn, fleet.samples)
-        reset_samples(dsn)
-        stages.append(_run(lambda: stage_writer(dsn, fleet.batches), args.profile))
-        check_counts(dsn, fleet.samples)
-        for group in args.group:
-            reset_samples(dsn)
-            stages.append(asyncio.run(stage_writer_grouped(dsn, fleet.batches, group)))
-            check_counts(dsn, fleet.samples)
+            result = asyncio.run(stage_pipeline(dsn, fleet.batches))
+            checked([replace(result, baseline=stages[0].rate)])
     finally:
         server.remove()
     section = render(args, stages, peak_rss_mib())

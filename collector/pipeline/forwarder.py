@@ -7,6 +7,14 @@ write failed with the store's "unavailable" error is spooled and replayed; the
 writer's ingest log turns a replay of a batch that had in fact committed into a
 no-op. A batch the store refuses for any other reason would block the spool
 forever, so it is moved to the spool's quarantine directory and counted.
+
+Backlog: when the store can take several batches in one transaction
+(``GroupStore.write_many``, as SampleWriter does), the forwarder hands it every batch
+waiting in the inbox at once, and replays up to ``replay_group`` spooled batches at
+once, oldest first: one commit for the group, while the store still logs and applies
+each batch exactly once. If the store refuses a group, nothing of it was applied; the
+oldest batch is then written alone, so a refused batch is found and quarantined by
+itself.
 """
 
 from __future__ import annotations
@@ -16,13 +24,14 @@ import enum
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from collector import metrics
 from collector.batch import Batch
 from collector.pipeline.codec import UnencodableRecord
-from collector.pipeline.spool import Spool, SpoolCorrupt, SpoolFull
+from collector.pipeline.spool import Spool, SpoolCorrupt, SpoolEntry, SpoolFull
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,15 @@ class BatchStore(Protocol):
 
     async def write(self, batch: Batch, source: WriteSource = "live") -> object:
         """Apply one batch exactly once (a replayed batch id is skipped)."""
+        ...
+
+
+@runtime_checkable
+class GroupStore(BatchStore, Protocol):
+    """A store that also applies several batches in one transaction, each exactly once."""
+
+    async def write_many(self, batches: Sequence[Batch], source: WriteSource = "live") -> object:
+        """Apply the batches together: all of them, or (on an error) none."""
         ...
 
 
@@ -72,8 +90,12 @@ class Forwarder:
         unavailable: tuple[type[BaseException], ...],
         replay_interval: float,
         inbox_size: int = 2,
+        replay_group: int = 8,
     ) -> None:
         self._store = store
+        self._group_store = store if isinstance(store, GroupStore) else None
+        self._replay_group = max(1, replay_group)
+        self._single_next = False  # after a refused group: write the oldest batch alone
         self._spool = spool
         self._unavailable = unavailable
         self._replay_interval = replay_interval
@@ -146,8 +168,20 @@ class Forwarder:
         if not self._inbox:
             await self._wait_arrival(None)
             return
+        if len(self._inbox) > 1 and self._group_store is not None and not self._single_next:
+            group = list(self._inbox)  # a backlog: one transaction for all of it
+            outcome = await self._write(group, "live")
+            if outcome is Outcome.STORED:
+                for _ in group:
+                    self._pop()
+                return
+            if outcome is Outcome.REJECTED:
+                self._single_next = True  # find the refused batch by writing one at a time
+                return
+        else:
+            outcome = await self._write([self._inbox[0]], "live")
+        self._single_next = False
         batch = self._inbox[0]
-        outcome = await self._write(batch, "live")
         if outcome is Outcome.REJECTED:
             await asyncio.to_thread(self._spool.reject, batch, self._last_error)
             self._count_rejected(batch)
@@ -175,26 +209,41 @@ class Forwarder:
             log.info("spool drained: %d batches replayed so far", self.stats.batches_replayed)
 
     async def _replay_oldest(self) -> Outcome:
-        entry = self._spool.oldest()
-        if entry is None:
-            return Outcome.STORED
-        try:
-            batch = await asyncio.to_thread(self._spool.read, entry)
-        except SpoolCorrupt:
-            return Outcome.REJECTED
-        outcome = await self._write(batch, "spool")
+        size = 1 if self._group_store is None or self._single_next else self._replay_group
+        entries = self._spool.entries()[:size] if size > 1 else [self._spool.oldest()]
+        read: list[tuple[SpoolEntry, Batch]] = []
+        corrupt = False
+        for entry in entries:
+            if entry is None:
+                break
+            try:
+                read.append((entry, await asyncio.to_thread(self._spool.read, entry)))
+            except SpoolCorrupt:
+                corrupt = True  # the spool quarantined and forgot it; the order holds
+        if not read:
+            return Outcome.REJECTED if corrupt else Outcome.STORED
+        outcome = await self._write([batch for _, batch in read], "spool")
+        if outcome is Outcome.REJECTED and len(read) > 1:
+            self._single_next = True  # find the refused batch by replaying one at a time
+            return outcome
+        self._single_next = False
         if outcome is Outcome.STORED:
-            await asyncio.to_thread(self._spool.remove, entry)
-            self.stats.batches_replayed += 1
+            for entry, _ in read:
+                await asyncio.to_thread(self._spool.remove, entry)
+            self.stats.batches_replayed += len(read)
         elif outcome is Outcome.REJECTED:
+            entry, batch = read[0]
             await asyncio.to_thread(self._spool.quarantine, entry, self._last_error)
             self._count_rejected(batch)
         return outcome
 
-    async def _write(self, batch: Batch, source: WriteSource) -> Outcome:
-        self.in_flight = batch
+    async def _write(self, batches: list[Batch], source: WriteSource) -> Outcome:
+        self.in_flight = batches[0]
         try:
-            await self._store.write(batch, source)
+            if len(batches) > 1 and self._group_store is not None:
+                await self._group_store.write_many(batches, source)
+            else:
+                await self._store.write(batches[0], source)
         except self._unavailable as exc:
             self.in_flight = None
             self._mark_down(exc)
@@ -205,8 +254,8 @@ class Forwarder:
             return Outcome.REJECTED
         self.in_flight = None
         self._mark_up()
-        self.stats.batches_stored += 1
-        self.stats.samples_stored += len(batch.samples)
+        self.stats.batches_stored += len(batches)
+        self.stats.samples_stored += sum(len(b.samples) for b in batches)
         return Outcome.STORED
 
     def _count_rejected(self, batch: Batch) -> None:

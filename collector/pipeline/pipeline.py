@@ -77,6 +77,8 @@ class Pipeline:
             self.spool,
             unavailable=unavailable,
             replay_interval=spool_config.replay_interval,
+            inbox_size=self.config.group_batches,
+            replay_group=self.config.group_batches,
         )
         self.batcher = Batcher(
             self.queue, self.forwarder.submit, self.config.batch_size, self.config.batch_age

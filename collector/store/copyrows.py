@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice, repeat
 from typing import Any
 
-from psycopg import AsyncCopy
+from psycopg import AsyncCopy, Copy
 from psycopg.abc import Transformer
 
 FormatRow = Callable[[Sequence[Any], Transformer, bytearray], None]
@@ -39,14 +39,12 @@ def has_fast_formatter() -> bool:
     return _format_row is not None
 
 
-async def write_rows(copy: AsyncCopy, rows: Iterable[Sequence[Any]], *, fast: bool = True) -> None:
-    """Send every row to a binary COPY whose types were set with ``copy.set_types``."""
-    format_row = _format_row if fast else None
-    if format_row is None:
-        for row in rows:
-            await copy.write_row(row)
-        return
-    transformer = copy.formatter.transformer
+def binary_blocks(
+    transformer: Transformer, rows: Iterable[Sequence[Any]]
+) -> Iterator[bytes | bytearray]:
+    """Yield the binary COPY stream of `rows`, signature to trailer, a slice of rows a block."""
+    format_row = _format_row
+    assert format_row is not None, "check has_fast_formatter() first"
     iterator = iter(rows)
     block = bytearray(SIGNATURE)
     while True:
@@ -57,6 +55,26 @@ async def write_rows(copy: AsyncCopy, rows: Iterable[Sequence[Any]], *, fast: bo
         )
         if len(block) == size:  # no rows left
             break
-        await copy.write(block)
+        yield block  # a new one follows: never reused
         block = bytearray()
-    await copy.write(bytes(block) + TRAILER)  # the signature too when there were no rows
+    yield bytes(block) + TRAILER  # the signature too when there were no rows
+
+
+async def write_rows(copy: AsyncCopy, rows: Iterable[Sequence[Any]], *, fast: bool = True) -> None:
+    """Send every row to a binary COPY whose types were set with ``copy.set_types``."""
+    if not (fast and has_fast_formatter()):
+        for row in rows:
+            await copy.write_row(row)
+        return
+    for block in binary_blocks(copy.formatter.transformer, rows):
+        await copy.write(block)
+
+
+def write_rows_sync(copy: Copy, rows: Iterable[Sequence[Any]]) -> None:
+    """Send every row to a binary COPY of a blocking connection, as `write_rows` does."""
+    if not has_fast_formatter():
+        for row in rows:
+            copy.write_row(row)
+        return
+    for block in binary_blocks(copy.formatter.transformer, rows):
+        copy.write(block)

@@ -82,20 +82,38 @@ JOIN point p ON p.device_id = d.id AND p.key = k.point_key
 """
 
 
+PointsByDevice = dict[str, dict[str, int]]
+"""device key → point key → point id: two lookups of strings, no tuple built per sample."""
+
+
 @dataclass(slots=True)
 class PointIds:
     """Point ids learnt in one transaction; merged into the writer's cache after commit."""
 
-    by_key: dict[PointKey, int] = field(default_factory=dict)
+    by_device: PointsByDevice = field(default_factory=dict)
     device_of: dict[int, int] = field(default_factory=dict)
 
     def add(self, device_key: str, point_key: str, point_id: int, device_id: int) -> None:
         """Record one point."""
-        self.by_key[device_key, point_key] = point_id
+        self.by_device.setdefault(device_key, {})[point_key] = point_id
         self.device_of[point_id] = device_id
 
+    def over(self, cache: PointsByDevice) -> PointsByDevice:
+        """Return `cache` with these points added (a new mapping; `cache` is unchanged)."""
+        if not self.by_device:
+            return cache
+        merged = dict(cache)
+        for device_key, points in self.by_device.items():
+            merged[device_key] = {**cache.get(device_key, {}), **points}
+        return merged
+
+    def merge_into(self, cache: PointsByDevice) -> None:
+        """Add these points to `cache`."""
+        for device_key, points in self.by_device.items():
+            cache.setdefault(device_key, {}).update(points)
+
     def __bool__(self) -> bool:
-        return bool(self.by_key)
+        return bool(self.by_device)
 
 
 def check_events(events: Sequence[DeviceEvent]) -> None:

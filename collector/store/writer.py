@@ -1,34 +1,57 @@
 """The store writer: applies batches by binary COPY, each exactly once, rollups included.
 
-One transaction per call: record the batch ids in ``ingest_log`` (a replayed batch is
-found there and skipped), apply device events in order, resolve each sample's point
-(cache, then database; unknown points are rejected and reported), COPY the samples
-into ``sample``, COPY one row per (point, UTC hour) into a temporary staging table,
-and update the rollups from it: ``device_activity``, ``point_activity``, the points'
-last values and the devices' first/last seen. The aggregation runs in Python
-(collector/store/rollup.py) while the server is still ingesting the sample stream.
+One transaction per call, exactly once: record the batch ids in ``ingest_log`` (a
+replayed batch is found there and skipped), apply device events in order, resolve
+each sample's point (cache, then database; unknown points are rejected and
+reported), COPY the samples into ``sample``, COPY one row per (device, UTC hour) into
+a temporary staging table and add them to ``device_activity``. The aggregation runs
+in Python (collector/store/rollup.py) while the server is still ingesting the sample
+stream. Every count (connected devices, samples, good samples) comes from rows
+written in that transaction, so it is exact the moment the batch commits.
+
+Per-point state is kept out of the per-batch cost (docs/benchmarks.md, "Ingest"):
+
+- ``point_activity.good_hours`` (bit h: a good live sample in UTC hour h of the day)
+  and the first-seen times of points and devices are idempotent merges (OR, LEAST).
+  They are written in the batch's transaction, but only for what the writer does not
+  know to be stored already (collector/store/known.py): a point's bit once per hour,
+  its first-seen once. The cache learns only after the commit, so a failed or
+  doubtful transaction leaves it as it was, and a new writer starts empty and
+  re-sends once: a committed sample never lacks its good-hour bit.
+- The latest value of each point (``point.last_seen``/``last_value``/
+  ``last_value_text``/``last_quality``) and ``device.last_seen`` are coalesced across
+  batches and written by ``flush`` in a short transaction of their own, at most every
+  ``latest_interval`` seconds (default 5 s), guarded by time so they never move back
+  (collector/store/latest.py). **They lag the stored samples by up to that interval**;
+  ``close`` flushes. A crash before a flush loses only those latest values, which the
+  points' next samples set again; nothing counted is affected.
 
 ``write`` applies one batch per transaction. ``write_many`` applies several in one
-transaction (group commit): the rollup rows of a point are then rewritten once per
-transaction instead of once per batch, which is what bounds throughput when each
-batch holds about one sample per point (docs/benchmarks.md). A pipeline with more
-than one batch ready, or a spool replay, should hand them over together.
+transaction (group commit), each still logged once in ``ingest_log`` with its own
+result: a backlog (a busy pipeline, a spool replay) should be handed over together.
 
 Errors: ``StoreUnavailable`` when the database cannot be reached or the connection
 broke (nothing was applied, or the outcome is unknown: replaying is safe);
 ``BatchRefused`` when the database refused the content (replaying fails the same
 way); ``ValueError`` before anything is sent when a record breaks the contract (naive
-time stamp, unsupported value type, registration without its DeviceInfo).
+time stamp, unsupported value type, registration without its DeviceInfo). A failed
+latest-value flush is logged and retried; it never fails a write.
+
+Caveat: a point deleted behind the writer's back (only a device deletion cascades to
+points, and that is caught by ``device_activity``'s foreign key) is noticed when its
+next good-hour bit or first-seen time is written, not in every batch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import compress
+from operator import attrgetter
 from types import TracebackType
 from typing import Literal
 
@@ -42,13 +65,15 @@ from collector.batch import Batch
 from collector.store import registrations
 from collector.store import statements as sql
 from collector.store.copyrows import write_rows
-from collector.store.registrations import PointIds, PointKey
+from collector.store.known import KnownState, Plan
+from collector.store.latest import LATEST_TYPES, PendingLatest
+from collector.store.registrations import PointIds, PointsByDevice
 from collector.store.rollup import (
-    ACTIVITY_TYPES,
+    DEVICE_HOUR_TYPES,
     SAMPLE_TYPES,
     ResolvedSamples,
+    Rollup,
     check_values,
-    sample_key,
     sample_value,
     sort_and_check,
 )
@@ -56,6 +81,12 @@ from collector.store.rollup import (
 log = logging.getLogger(__name__)
 
 Source = Literal["live", "spool", "import"]
+
+_DEVICE = attrgetter("device")
+_POINT = attrgetter("point")
+
+LATEST_INTERVAL = 5.0
+"""Default seconds between latest-value flushes (how far point.last_value may lag)."""
 
 
 class StoreUnavailable(Exception):
@@ -135,7 +166,10 @@ class _Group:
         return group
 
     def _collect(self) -> None:
-        self.samples = [s for p in self.parts for s in p.samples]
+        if len(self.parts) == 1:
+            self.samples = self.parts[0].samples.copy()
+        else:
+            self.samples = [s for p in self.parts for s in p.samples]
         sort_and_check(self.samples)
         self.values = list(map(sample_value, self.samples))
 
@@ -150,15 +184,36 @@ class _Group:
             self._collect()
 
 
+@dataclass(slots=True)
+class _Applied:
+    """What a committed transaction leaves for the writer's memory."""
+
+    rollup: Rollup | None = None
+    plan: Plan | None = None
+
+
 class SampleWriter:
     """Writes batches to PostgreSQL over one connection it owns, reconnecting after failures."""
 
-    def __init__(self, dsn: str, *, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        connect_timeout: float = 5.0,
+        latest_interval: float = LATEST_INTERVAL,
+    ) -> None:
+        if latest_interval < 0:
+            raise ValueError(f"latest_interval must be >= 0 seconds, got {latest_interval}")
         self._dsn = dsn
         self._connect_timeout = connect_timeout
+        self._latest_interval = latest_interval
         self._conn: AsyncConnection[TupleRow] | None = None
-        self._point_ids: dict[PointKey, int] = {}
+        self._points: PointsByDevice = {}
         self._device_of: dict[int, int] = {}
+        self._known = KnownState()
+        self._latest = PendingLatest()
+        self._lock = asyncio.Lock()  # one transaction at a time on the connection
+        self._flusher: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> SampleWriter:
         return self
@@ -171,8 +226,25 @@ class SampleWriter:
     ) -> None:
         await self.close()
 
+    @property
+    def latest_interval(self) -> float:
+        """Return the seconds between latest-value flushes."""
+        return self._latest_interval
+
+    @property
+    def latest_pending(self) -> int:
+        """Return how many points have a latest value waiting for the next flush."""
+        return len(self._latest.points)
+
     async def close(self) -> None:
-        """Close the connection (the next write opens a new one)."""
+        """Flush pending latest values (best effort) and close the connection."""
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None and flusher is not asyncio.current_task():
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+        if self._latest:
+            async with self._lock:
+                await self._flush_quietly(connect=True)
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close()
@@ -185,6 +257,22 @@ class SampleWriter:
             metrics.store_up.set(0)
             raise StoreUnavailable(f"cannot reach the store: {exc}") from exc
 
+    async def flush(self) -> None:
+        """Write the pending latest values now; raise StoreUnavailable if that fails."""
+        async with self._lock:
+            if not self._latest:
+                return
+            taken = self._latest.take()
+            try:
+                await self._write_latest(await self._connection(), taken)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                self._latest.put_back(taken)
+                await self._discard()
+                raise StoreUnavailable(f"latest values not written: {exc}") from exc
+            except BaseException:
+                self._latest.put_back(taken)
+                raise
+
     async def write(self, batch: Batch, source: Source = "live") -> WriteResult:
         """Apply one batch in one transaction, exactly once; see the module docstring."""
         (result,) = await self.write_many([batch], source)
@@ -196,33 +284,19 @@ class SampleWriter:
         """Apply several batches in one transaction (group commit), each exactly once.
 
         Returns one result per distinct batch id, in order. A backlog (a busy pipeline,
-        a spool replay) written this way touches each point's rollup rows once per
-        transaction instead of once per batch.
+        a spool replay) written this way commits once for the group and touches each
+        device's hourly row once.
         """
         started = time.perf_counter()
         group = _Group.check(batches, source)
         if not group.ids:
             return []
-        try:
-            try:
-                results = await self._apply(group, started)
-            except errors.ForeignKeyViolation:
-                # A point or device was deleted since it was cached: forget and retry once.
-                self._point_ids.clear()
-                self._device_of.clear()
-                results = await self._apply(group, started)
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            await self._discard()
-            metrics.store_up.set(0)
-            raise StoreUnavailable(
-                f"store unavailable while writing {_describe(group)}: {exc}. Nothing was "
-                "applied, or the outcome is unknown; replaying is safe (the ingest log "
-                "applies each batch once)"
-            ) from exc
-        except psycopg.Error as exc:
-            raise BatchRefused(
-                f"the store refused {_describe(group)}; nothing was applied: {exc}"
-            ) from exc
+        async with self._lock:
+            results = await self._apply_checked(group, started)
+            if self._latest.due(self._latest_interval):
+                await self._flush_quietly(connect=False)
+        if self._latest and self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_later(), name="tally-latest-flush")
         metrics.store_up.set(1)
         for result in results:
             if result.applied:
@@ -236,6 +310,29 @@ class SampleWriter:
                 _log_rejected(result.batch_id, result.rejected)
         return results
 
+    async def _apply_checked(self, group: _Group, started: float) -> list[WriteResult]:
+        try:
+            try:
+                return await self._apply(group, started)
+            except errors.ForeignKeyViolation:
+                # A point or device was deleted since it was cached: forget and retry once.
+                self._points.clear()
+                self._device_of.clear()
+                self._known.forget()
+                return await self._apply(group, started)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            await self._discard()
+            metrics.store_up.set(0)
+            raise StoreUnavailable(
+                f"store unavailable while writing {_describe(group)}: {exc}. Nothing was "
+                "applied, or the outcome is unknown; replaying is safe (the ingest log "
+                "applies each batch once)"
+            ) from exc
+        except psycopg.Error as exc:
+            raise BatchRefused(
+                f"the store refused {_describe(group)}; nothing was applied: {exc}"
+            ) from exc
+
     async def _connection(self) -> AsyncConnection[TupleRow]:
         conn = self._conn
         if conn is not None and not conn.closed and not conn.broken:
@@ -248,7 +345,8 @@ class SampleWriter:
             application_name="tally-writer",
         )
         try:
-            await conn.execute(sql.CREATE_STAGE)
+            for statement in sql.CREATE_STAGES:
+                await conn.execute(statement)
         except BaseException:
             await conn.close()
             raise
@@ -258,6 +356,7 @@ class SampleWriter:
     async def _apply(self, group: _Group, started: float) -> list[WriteResult]:
         conn = await self._connection()
         learnt = PointIds()
+        applied = _Applied()
         ids = [p.batch.id for p in group.parts]  # fewer than group.ids after a retry
         try:
             async with conn.transaction():
@@ -277,7 +376,7 @@ class SampleWriter:
                 resolved, rejected = await self._resolve(conn, group, learnt)
                 if resolved.samples:
                     device_of = self._device_of | learnt.device_of if learnt else self._device_of
-                    await _store(conn, resolved, device_of)
+                    await self._store(conn, resolved, device_of, applied)
                 for batch_id, samples in rejected.items():
                     stored = len(group.part(batch_id).samples) - len(samples)
                     await conn.execute(sql.CORRECT_LOGGED_SAMPLES, (stored, batch_id))
@@ -285,14 +384,18 @@ class SampleWriter:
             if conn.info.transaction_status != pq.TransactionStatus.IDLE:
                 await self._discard()  # e.g. cancelled mid-statement: state unknown
             raise
+        # Committed: only now may the caches learn from it.
         if learnt:
-            self._point_ids.update(learnt.by_key)
+            learnt.merge_into(self._points)
             self._device_of.update(learnt.device_of)
+        if applied.rollup is not None and applied.plan is not None:
+            self._known.remember(applied.plan)
+            self._latest.add(applied.rollup)
         seconds = time.perf_counter() - started
-        applied = {p.batch.id: p for p in group.parts}
+        by_id = {p.batch.id: p for p in group.parts}
         results: list[WriteResult] = []
         for batch_id in group.ids:
-            part = applied.get(batch_id)
+            part = by_id.get(batch_id)
             if part is None:
                 results.append(WriteResult(batch_id, False, 0, 0, (), seconds))
                 continue
@@ -301,23 +404,59 @@ class SampleWriter:
             results.append(WriteResult(batch_id, True, stored, len(part.events), mine, seconds))
         return results
 
+    async def _store(
+        self,
+        conn: AsyncConnection[TupleRow],
+        resolved: ResolvedSamples,
+        device_of: dict[int, int],
+        applied: _Applied,
+    ) -> None:
+        """COPY the samples, add the device hours, and write what the cache lacks."""
+        cur = conn.cursor()
+        async with cur.copy(sql.COPY_SAMPLES) as copy:
+            copy.set_types(list(SAMPLE_TYPES))
+            await write_rows(copy, resolved.copy_rows())
+            # The server is still ingesting the stream; aggregate in the meantime.
+            rollup = resolved.rollup(device_of)
+            plan = self._known.plan(rollup)
+        async with cur.copy(sql.COPY_DEVICE_STAGE) as copy:
+            copy.set_types(list(DEVICE_HOUR_TYPES))
+            await write_rows(copy, rollup.device_hours)
+        updated = await conn.execute(sql.UPDATE_DEVICE_ACTIVITY, prepare=True)
+        if updated.rowcount < len(rollup.device_hours):  # a new hour of some device
+            await conn.execute(sql.INSERT_DEVICE_ACTIVITY, prepare=True)
+        if plan:  # rare: new hours, new points, a new writer
+            async with cur.copy(sql.COPY_KEYS_STAGE) as copy:
+                copy.set_types(list(sql.KEY_TYPES))
+                await write_rows(copy, plan.key_rows())
+            if plan.good_hours:
+                await conn.execute(sql.ADD_GOOD_HOURS, prepare=True)
+            if plan.point_first:
+                await conn.execute(sql.POINT_FIRST_SEEN, prepare=True)
+            if plan.device_first:
+                await conn.execute(sql.DEVICE_FIRST_SEEN, prepare=True)
+        applied.rollup, applied.plan = rollup, plan
+
     async def _resolve(
         self, conn: AsyncConnection[TupleRow], group: _Group, learnt: PointIds
     ) -> tuple[ResolvedSamples, dict[uuid.UUID, list[Sample]]]:
         """Find each sample's point id (cache, then database); split off unknown points."""
         samples = group.samples
-        known = self._point_ids | learnt.by_key if learnt else self._point_ids
-        ids = list(map(known.get, map(sample_key, samples)))  # keys freed as they go
-        if all(ids):  # ids are positive: only a missing point is falsy
-            return ResolvedSamples(samples, ids, group.values), {}  # type: ignore[arg-type]
-        keys = list(map(sample_key, samples))
-        await registrations.lookup_points(
-            conn, {k for k, i in zip(keys, ids, strict=True) if i is None}, learnt
-        )
-        known = self._point_ids | learnt.by_key
-        ids = list(map(known.get, keys))
+        devices = list(map(_DEVICE, samples))
+        points = list(map(_POINT, samples))
+        known = learnt.over(self._points)
+        by_device = list(map(known.get, devices))
+        if all(by_device):  # every device known (a cached device has points)
+            ids = list(map(dict.get, by_device, points))  # type: ignore[arg-type]
+            if all(ids):  # ids are positive: only a missing point is falsy
+                return ResolvedSamples.of(samples, ids, group.values), {}  # type: ignore[arg-type]
+        keys = list(zip(devices, points, strict=True))
+        missing = {k for k in keys if k[1] not in known.get(k[0], {})}
+        await registrations.lookup_points(conn, missing, learnt)
+        known = learnt.over(self._points)
+        ids = [known.get(d, {}).get(p) for d, p in keys]
         found = [i is not None for i in ids]
-        resolved = ResolvedSamples(
+        resolved = ResolvedSamples.of(
             list(compress(samples, found)),
             list(compress(ids, found)),  # type: ignore[arg-type]
             list(compress(group.values, found)),
@@ -330,6 +469,62 @@ class SampleWriter:
                 rejected[part.batch.id] = mine
         return resolved, rejected
 
+    # --- latest values ------------------------------------------------------------------
+
+    async def _write_latest(self, conn: AsyncConnection[TupleRow], taken: PendingLatest) -> None:
+        """Write taken latest values and last-seen times in one short transaction."""
+        async with conn.transaction():
+            if taken.points:
+                cur = conn.cursor()
+                async with cur.copy(sql.COPY_LATEST_STAGE) as copy:
+                    copy.set_types(list(LATEST_TYPES))
+                    await write_rows(copy, taken.point_rows())
+                await conn.execute(sql.POINT_LATEST, prepare=True)
+            if taken.devices:
+                cur = conn.cursor()
+                async with cur.copy(sql.COPY_KEYS_STAGE) as copy:
+                    copy.set_types(list(sql.KEY_TYPES))
+                    await write_rows(copy, taken.device_rows())
+                await conn.execute(sql.DEVICE_LAST_SEEN, prepare=True)
+
+    async def _flush_quietly(self, *, connect: bool) -> bool:
+        """Flush under the lock; log a failure and keep the values for the next try."""
+        if not self._latest:
+            return True
+        conn = self._conn
+        if not connect and (conn is None or conn.closed or conn.broken):
+            return False  # the next write reconnects; flush after it
+        taken = self._latest.take()
+        try:
+            await self._write_latest(await self._connection(), taken)
+        except psycopg.Error as exc:
+            self._latest.put_back(taken)
+            if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+                await self._discard()
+            log.warning(
+                "latest values of %d points not written (%s); retrying in %.1f s",
+                len(taken.points),
+                exc,
+                self._latest_interval,
+            )
+            return False
+        return True
+
+    async def _flush_later(self) -> None:
+        """Flush when the oldest pending value is due; end when nothing is pending."""
+        try:
+            while self._latest and self._latest.since is not None:
+                wait = self._latest.since + self._latest_interval - time.monotonic()
+                await asyncio.sleep(max(wait, 0.0))
+                async with self._lock:
+                    if self._latest.due(self._latest_interval):
+                        await self._flush_quietly(connect=False)
+                        if self._latest.due(self._latest_interval):  # no connection now
+                            self._latest.since = time.monotonic()
+        finally:
+            if self._flusher is asyncio.current_task():
+                self._flusher = None
+
     async def _discard(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
@@ -337,28 +532,6 @@ class SampleWriter:
                 await conn.close()
             except Exception:  # closing a broken connection must not hide the real error
                 log.debug("error closing a broken store connection", exc_info=True)
-
-
-async def _store(
-    conn: AsyncConnection[TupleRow], resolved: ResolvedSamples, device_of: dict[int, int]
-) -> None:
-    """COPY the samples, stage the activity rows and upsert the rollups from them."""
-    cur = conn.cursor()
-    async with cur.copy(sql.COPY_SAMPLES) as copy:
-        copy.set_types(list(SAMPLE_TYPES))
-        await write_rows(copy, resolved.copy_rows())
-        # The server is still ingesting the stream; aggregate in the meantime.
-        activity = resolved.activity(device_of)
-    async with cur.copy(sql.COPY_STAGE) as copy:
-        copy.set_types(list(ACTIVITY_TYPES))
-        await write_rows(copy, activity.rows)
-    rollups = sql.ONE_HOUR if activity.single_hour else sql.HOURS
-    await conn.execute(rollups.device_activity, prepare=True)
-    updated = await conn.execute(rollups.update_point_activity, prepare=True)
-    if updated.rowcount < activity.point_days:  # new (point, day) rows: first of the day
-        await conn.execute(rollups.insert_point_activity, prepare=True)
-    await conn.execute(rollups.points, prepare=True)
-    await conn.execute(rollups.devices, prepare=True)
 
 
 def _describe(group: _Group) -> str:

@@ -124,28 +124,22 @@ class Seed:
             ),
         )
 
-    def point_day(
-        self, point_id: int, day: date, good_hours: Iterable[int], samples: int = 10
-    ) -> None:
+    def point_day(self, point_id: int, day: date, good_hours: Iterable[int]) -> None:
         """Add a daily point rollup with good live samples in the given UTC hours."""
-        hours = sorted(set(good_hours))
         mask = 0
-        for h in hours:
+        for h in set(good_hours):
             mask |= 1 << h
         self.conn.execute(
-            "INSERT INTO point_activity (point_id, day, samples, good_samples, good_hours)"
-            " VALUES (%s, %s, %s, %s, %s)"
+            "INSERT INTO point_activity (point_id, day, good_hours) VALUES (%s, %s, %s)"
             " ON CONFLICT (point_id, day) DO UPDATE SET"
-            " samples = point_activity.samples + EXCLUDED.samples,"
-            " good_samples = point_activity.good_samples + EXCLUDED.good_samples,"
             " good_hours = point_activity.good_hours | EXCLUDED.good_hours",
-            (point_id, day, samples, samples if hours else 0, mask),
+            (point_id, day, mask),
         )
 
     def live(self, device_id: int, point_id: int, at: datetime, good: bool = True) -> None:
         """Record one live sample of a point in both rollups, as the writer does."""
         self.device_hour(device_id, at, samples=1, good=1 if good else 0)
-        self.point_day(point_id, at.date(), [at.hour] if good else [], samples=1)
+        self.point_day(point_id, at.date(), [at.hour] if good else [])
 
 
 async def add_key(dsn: str, role: Role, label: str | None = None) -> str:

@@ -27,7 +27,11 @@ def make(
         store,
         spool_dir,
         PipelineConfig(
-            queue_size=queue_size, batch_size=batch_size, batch_age=batch_age, shutdown_timeout=10
+            queue_size=queue_size,
+            batch_size=batch_size,
+            batch_age=batch_age,
+            group_batches=2,  # the bounds these tests reason about: queue + 2 batches in hand
+            shutdown_timeout=10,
         ),
         SpoolConfig.model_validate(
             {

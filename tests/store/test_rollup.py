@@ -1,4 +1,4 @@
-from collections import Counter
+import random
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import repeat
 
@@ -8,7 +8,6 @@ from adapters.base import Quality, Sample, Value
 from collector.store.rollup import (
     HOUR,
     ResolvedSamples,
-    _Segment,
     hour_of,
     sort_and_check,
     split_values,
@@ -21,7 +20,9 @@ POINTS = {"a": 1, "b": 2, "c": 3}
 
 def resolved(samples: list[Sample]) -> ResolvedSamples:
     ordered = sorted(samples, key=lambda s: s.ts)
-    return ResolvedSamples(ordered, [POINTS[s.point] for s in ordered], [s.value for s in ordered])
+    return ResolvedSamples.of(
+        ordered, [POINTS[s.point] for s in ordered], [s.value for s in ordered]
+    )
 
 
 def test_sort_and_check_names_the_naive_sample_among_aware_ones() -> None:
@@ -56,46 +57,91 @@ def test_hour_of_truncates_in_utc() -> None:
     assert hour_of(T0 + HOUR) == T0 + HOUR
 
 
-def test_both_aggregation_paths_agree_when_each_point_appears_once() -> None:
-    samples = [
-        Sample("d", "a", T0 + timedelta(seconds=1), 1.0),
-        Sample("d", "b", T0 + timedelta(seconds=2), "on", Quality.BAD),
-        Sample("d", "c", T0 + timedelta(seconds=3), None, Quality.UNCERTAIN),
-    ]
-    r = resolved(samples)
-    times = [s.ts for s in r.samples]
-    seg = _Segment(T0, r.samples, r.point_ids, times, r.values)
-    once = list(seg._rows_once_per_point(DEVICE_OF, Counter()))
-    aggregated = list(seg._rows_aggregated(DEVICE_OF, Counter()))
-    assert [tuple(row) for row in once] == [tuple(row) for row in aggregated]
-    assert once[0][:10] == (1, 10, T0, 1, True, 0, times[0], times[0], times[0], times[0])
-    assert once[1][4] == 0 and once[1][8] is None and once[1][11] == "on"
-
-
-def test_activity_aggregates_per_point_and_hour_with_first_and_last() -> None:
+def test_rollup_counts_each_device_hour_exactly_and_lists_good_points() -> None:
     samples = [
         Sample("d", "a", T0 + timedelta(minutes=m), float(m), q)
         for m, q in ((50, Quality.GOOD), (10, Quality.BAD), (30, Quality.GOOD), (70, Quality.BAD))
-    ] + [Sample("d", "b", T0 + timedelta(minutes=5), 9.0, live=False)]
-    activity = resolved(samples).activity(DEVICE_OF)
-    assert not activity.single_hour
-    by_key = {(row[0], row[2]): row for row in activity.rows}
-    a10 = by_key[1, T0]
-    assert a10[3:10] == (
-        3, 2, 0,
+    ] + [
+        Sample("d", "b", T0 + timedelta(minutes=20), "on"),
+        Sample("e", "c", T0 + timedelta(minutes=5), 1.0, Quality.UNCERTAIN),
+    ]
+    rollup = resolved(samples).rollup(DEVICE_OF)
+    by_key = {(row[0], row[1]): row for row in rollup.device_hours}
+    assert set(by_key) == {(10, T0), (10, T0 + HOUR), (20, T0)}
+    # device 10 in hour 10: a@10 (bad), b@20, a@30, a@50 (good)
+    assert by_key[10, T0][2:] == (
+        4, 3, 0,
         T0 + timedelta(minutes=10), T0 + timedelta(minutes=50),
-        T0 + timedelta(minutes=30), T0 + timedelta(minutes=50),
+        T0 + timedelta(minutes=20), T0 + timedelta(minutes=50),
     )  # fmt: skip
-    assert a10[10] == 50.0 and a10[13] is False  # not the point's latest hour
-    a11 = by_key[1, T0 + HOUR]
-    assert a11[3:6] == (1, 0, 0) and a11[13] is True and a11[14] == T0 + timedelta(minutes=10)
-    b10 = by_key[2, T0]
-    assert b10[3:7] == (0, 0, 1, None) and b10[13] is False
+    assert by_key[10, T0 + HOUR][2:] == (
+        1, 0, 0, T0 + timedelta(minutes=70), T0 + timedelta(minutes=70), None, None
+    )  # fmt: skip
+    assert by_key[20, T0][2:5] == (1, 0, 0)
+    assert {h: sorted(set(p)) for h, p in rollup.good_points.items()} == {
+        T0: [1, 2],
+        T0 + HOUR: [],
+    }
+    assert rollup.point_last[1].value == 70.0 and rollup.point_last[2].value == "on"
+    assert rollup.point_first() == {
+        1: T0 + timedelta(minutes=10),
+        2: T0 + timedelta(minutes=20),
+        3: T0 + timedelta(minutes=5),
+    }
+    assert rollup.device_first() == {10: T0 + timedelta(minutes=10), 20: T0 + timedelta(minutes=5)}
+    assert rollup.device_last == {10: T0 + timedelta(minutes=70), 20: T0 + timedelta(minutes=5)}
+    assert (rollup.live_first, rollup.live_last) == (
+        T0 + timedelta(minutes=5),
+        T0 + timedelta(minutes=70),
+    )
 
 
-def test_activity_in_one_hour_leaves_the_cross_hour_columns_empty() -> None:
-    samples = [Sample("d", "a", T0 + timedelta(seconds=s), 1.0) for s in (3, 1, 2)]
-    activity = resolved(samples).activity(DEVICE_OF)
-    assert activity.single_hour
-    (row,) = list(activity.rows)
-    assert row[3] == 3 and row[13] is None and row[14] is None
+def test_rollup_agrees_with_a_per_sample_oracle_over_random_batches() -> None:
+    rng = random.Random(7)
+    points = [(p, 1 + p % 3) for p in range(1, 10)]
+    device_of = dict(points)
+    for _ in range(50):
+        samples, ids = [], []
+        for _ in range(rng.randrange(1, 80)):
+            point, _device = rng.choice(points)
+            ts = T0 + timedelta(seconds=rng.randrange(0, 3 * 3600))
+            quality = rng.choice([Quality.GOOD, Quality.GOOD, Quality.BAD])
+            samples.append(Sample("d", str(point), ts, 1.0, quality, live=rng.random() > 0.1))
+            ids.append(point)
+        order = sorted(range(len(samples)), key=lambda i: samples[i].ts)
+        ordered = [samples[i] for i in order]
+        rollup = ResolvedSamples.of(ordered, [ids[i] for i in order], [1.0] * len(order)).rollup(
+            device_of
+        )
+        expected: dict[tuple[int, datetime], list[int]] = {}
+        for s in ordered:
+            row = expected.setdefault((device_of[int(s.point)], hour_of(s.ts)), [0, 0, 0])
+            row[0] += s.live
+            row[1] += s.live and s.quality == Quality.GOOD
+            row[2] += not s.live
+        assert {(r[0], r[1]): list(r[2:5]) for r in rollup.device_hours} == expected
+        good = {(int(s.point), hour_of(s.ts)) for s in ordered if s.live and not s.quality}
+        assert {(p, h) for h, ps in rollup.good_points.items() for p in ps} == good
+        live = [s for s in ordered if s.live]
+        assert rollup.point_first() == {int(s.point): s.ts for s in reversed(live)}
+        assert {p: s.ts for p, s in rollup.point_last.items()} == {int(s.point): s.ts for s in live}
+
+
+def test_imported_samples_count_only_as_imported() -> None:
+    samples = [
+        Sample("d", "a", T0 + timedelta(minutes=5), 9.0, live=False),
+        Sample("d", "a", T0 + timedelta(minutes=65), 9.0, live=False),
+        Sample("d", "b", T0 + timedelta(minutes=6), 1.0),
+    ]
+    rollup = resolved(samples).rollup(DEVICE_OF)
+    assert sorted(rollup.device_hours, key=lambda r: r[1]) == [
+        (10, T0, 1, 1, 1, *[T0 + timedelta(minutes=6)] * 4),
+        (10, T0 + HOUR, 0, 0, 1, None, None, None, None),
+    ]
+    assert list(rollup.point_last) == [2] and rollup.point_first() == {2: samples[2].ts}
+
+
+def test_a_batch_of_only_imported_samples_has_no_live_range() -> None:
+    rollup = resolved([Sample("d", "a", T0, 1.0, live=False)]).rollup(DEVICE_OF)
+    assert rollup.device_hours == [(10, T0, 0, 0, 1, None, None, None, None)]
+    assert rollup.live_first is None and rollup.good_points == {} and rollup.point_last == {}

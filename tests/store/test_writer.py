@@ -113,18 +113,21 @@ async def test_batches_land_once_with_exact_hourly_and_daily_rollups(
 
     # point_activity: one row per point and day; bit 10 and 11 set when the point had a
     # good sample in that hour.
-    for key, point, day, n, good, bits in await rows(
+    got_bits = await rows(
         database_url,
-        "SELECT d.key, p.key, a.day, a.samples, a.good_samples, a.good_hours"
-        " FROM point_activity a JOIN point p ON p.id = a.point_id"
-        " JOIN device d ON d.id = p.device_id",
-    ):
-        mine = [s for s in samples if (s.device, s.point) == (key, point)]
-        good_hours = {s.ts.hour for s in mine if s.quality == Quality.GOOD}
-        assert day == date(2024, 5, 1)
-        assert (n, good) == (len(mine), sum(s.quality == Quality.GOOD for s in mine))
-        assert bits == sum(1 << h for h in good_hours)
+        "SELECT d.key, p.key, a.day, a.good_hours FROM point_activity a"
+        " JOIN point p ON p.id = a.point_id JOIN device d ON d.id = p.device_id",
+    )
+    expected_bits: dict[tuple[str, str], int] = {}
+    for s in samples:
+        if s.quality == Quality.GOOD:
+            key = (s.device, s.point)
+            expected_bits[key] = expected_bits.get(key, 0) | 1 << s.ts.hour
+    assert sorted(got_bits) == sorted(
+        (d, p, date(2024, 5, 1), bits) for (d, p), bits in expected_bits.items()
+    )
 
+    await writer.flush()  # latest values and last-seen times are coalesced
     last = max(samples, key=lambda s: s.ts)
     value, quality, seen = await one(
         database_url,
@@ -156,16 +159,9 @@ async def test_good_hours_bits_and_last_values_across_a_day(
             Sample("press-1", "temp", day + timedelta(hours=11, minutes=m), 1.0 + m),
         ]
     await writer.write(Batch(tuple(samples)))
-    n, good, bits, first, last = await one(
-        database_url,
-        "SELECT samples, good_samples, good_hours, first_ts, last_ts FROM point_activity",
-    )
-    assert (n, good) == (9, 6)
-    assert bits == (1 << 11) | (1 << 23)
-    assert (first, last) == (
-        day + timedelta(hours=11, minutes=1),
-        day + timedelta(hours=23, minutes=5),
-    )
+    await writer.flush()
+    assert await one(database_url, "SELECT good_hours FROM point_activity") == (1 << 11) | (1 << 23)
+    first, last = day + timedelta(hours=11, minutes=1), day + timedelta(hours=23, minutes=5)
     value, first_seen, last_seen = await one(
         database_url, "SELECT last_value, first_seen, last_seen FROM point WHERE key = 'temp'"
         " AND device_id = (SELECT id FROM device WHERE key = 'press-1')",
@@ -223,28 +219,30 @@ async def test_write_many_applies_a_group_once_and_skips_the_applied_member(
 
 
 @pytest.mark.integration
-async def test_point_activity_rows_are_updated_and_added_in_the_same_write(
+async def test_good_hour_rows_are_updated_and_added_in_the_same_write(
     writer: SampleWriter, database_url: str
 ) -> None:
     await writer.write(Batch((Sample("press-1", "temp", T0, 1.0),)))
-    # temp's row for the day exists, run's does not; the group also crosses midnight.
+    # temp's row for the day exists, run's does not; the group also crosses midnight and
+    # adds hour 11 to temp's row.
     midnight = T0.replace(hour=23, minute=59, second=59)
     later = [
-        Sample("press-1", "temp", T0 + timedelta(seconds=1), 2.0),
+        Sample("press-1", "temp", T0 + timedelta(minutes=1), 2.0),
         Sample("press-1", "run", T0 + timedelta(seconds=2), True),
         Sample("press-1", "run", midnight + timedelta(seconds=2), False, Quality.BAD),
+        Sample("press-1", "mode", midnight + timedelta(seconds=3), 1.0),
     ]
     await writer.write_many([Batch(tuple(later[:2])), Batch(tuple(later[2:]))])
     got = await rows(
         database_url,
-        "SELECT p.key, a.day, a.samples, a.good_samples, a.good_hours FROM point_activity a"
+        "SELECT p.key, a.day, a.good_hours FROM point_activity a"
         " JOIN point p ON p.id = a.point_id ORDER BY p.key, a.day",
     )
     day = T0.date()
     assert got == [
-        ("run", day, 1, 1, 1 << 10),
-        ("run", day + timedelta(days=1), 1, 0, 0),
-        ("temp", day, 2, 2, 1 << 10),
+        ("mode", day + timedelta(days=1), 1 << 0),
+        ("run", day, 1 << 10),
+        ("temp", day, 1 << 10 | 1 << 11),
     ]
 
 
@@ -253,13 +251,224 @@ async def test_a_point_deleted_behind_the_writers_back_is_rejected_not_fatal(
     writer: SampleWriter, database_url: str
 ) -> None:
     await writer.write(Batch((Sample("press-2", "temp", T0, 1.0),)))  # cached now
+    assert await one(database_url, "SELECT count(*) FROM point_activity") == 1
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await conn.execute("DELETE FROM device WHERE key = 'press-2'")
+    assert await one(database_url, "SELECT count(*) FROM point_activity") == 0  # cascaded
     result = await writer.write(
         Batch((Sample("press-2", "temp", T0, 2.0), Sample("press-1", "temp", T0, 3.0)))
     )
     assert result.samples_stored == 1
     assert [(r.sample.device, r.reason) for r in result.rejected] == [("press-2", "unknown_point")]
+
+
+# --- what the writer remembers: good-hour bits, first seen, latest values ---------------
+
+
+class Statements:
+    """Records the SQL the writer's connections send (not the test's own queries)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: list[str] = []
+        original = psycopg.AsyncCursor.execute
+
+        async def execute(cur: Any, query: Any, params: Any = None, **kw: Any) -> Any:
+            if cur.connection.info.parameter_status("application_name") == "tally-writer":
+                self.sent.append(str(query))
+            return await original(cur, query, params, **kw)
+
+        monkeypatch.setattr(psycopg.AsyncCursor, "execute", execute)
+
+    def touching(self, *words: str) -> list[str]:
+        """Return the statements sent since the last reset that contain every word."""
+        return [q for q in self.sent if all(w in q for w in words)]
+
+    def reset(self) -> None:
+        """Forget the statements sent so far."""
+        self.sent.clear()
+
+
+def hour_samples(
+    hour: datetime, *points: tuple[str, str], quality: Quality = Quality.GOOD
+) -> Batch:
+    return Batch(tuple(Sample(d, p, hour + timedelta(minutes=i), float(i), quality)
+                       for i, (d, p) in enumerate(points)))  # fmt: skip
+
+
+ALL_POINTS = tuple((d, p) for d in ("press-1", "press-2") for p in ("temp", "run", "mode"))
+
+
+async def good_hours(dsn: str) -> dict[tuple[str, str, date], int]:
+    return {
+        (d, p, day): bits
+        for d, p, day, bits in await rows(
+            dsn,
+            "SELECT d.key, p.key, a.day, a.good_hours FROM point_activity a"
+            " JOIN point p ON p.id = a.point_id JOIN device d ON d.id = p.device_id",
+        )
+    }
+
+
+@pytest.mark.integration
+async def test_a_batch_whose_hour_bits_are_known_sends_no_point_activity_statement(
+    writer: SampleWriter, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements = Statements(monkeypatch)
+    ten = datetime(2024, 5, 1, 10, tzinfo=UTC)
+    await writer.write(hour_samples(ten, *ALL_POINTS))
+    assert len(statements.touching("point_activity")) == 1  # new bits: written
+    assert len(statements.touching("first_seen")) == 2  # points and devices: first seen
+    before = await rows(database_url, "SELECT point_id, xmin::text FROM point_activity")
+    statements.reset()
+
+    await writer.write(hour_samples(ten + timedelta(minutes=30), *ALL_POINTS))
+    assert statements.touching("point_activity") == []
+    assert statements.touching("first_seen") == []
+    assert await rows(database_url, "SELECT point_id, xmin::text FROM point_activity") == before
+    assert await one(database_url, "SELECT count(*) FROM sample") == 12
+    assert await one(database_url, "SELECT sum(samples) FROM device_activity") == 12
+
+    # Bad samples in a new hour set no bit, so they need no statement either; one good
+    # sample of one point in that hour does.
+    eleven = ten + timedelta(hours=1)
+    await writer.write(hour_samples(eleven, *ALL_POINTS, quality=Quality.BAD))
+    assert statements.touching("point_activity") == []
+    statements.reset()
+    await writer.write(hour_samples(eleven + timedelta(minutes=5), ("press-2", "run")))
+    assert len(statements.touching("point_activity")) == 1
+    bits = await good_hours(database_url)
+    assert bits.pop(("press-2", "run", ten.date())) == 1 << 10 | 1 << 11
+    assert set(bits.values()) == {1 << 10}
+
+
+@pytest.mark.integration
+async def test_a_new_writer_with_an_empty_cache_still_sets_new_bits(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ten = datetime(2024, 5, 1, 10, tzinfo=UTC)
+    async with SampleWriter(database_url) as first:
+        await first.write(registered(device("press-1"), device("press-2")))
+        await first.write(hour_samples(ten, *ALL_POINTS))
+    statements = Statements(monkeypatch)
+    async with SampleWriter(database_url) as restarted:
+        # Hour 10 again (known to the database, not to this writer) and hour 11 (new).
+        await restarted.write(hour_samples(ten + timedelta(minutes=20), *ALL_POINTS))
+        await restarted.write(hour_samples(ten + timedelta(hours=1), *ALL_POINTS[:2]))
+    assert len(statements.touching("point_activity")) == 2  # it re-sent the known bits once
+    expected = {(d, p, ten.date()): 1 << 10 for d, p in ALL_POINTS}
+    expected |= {(d, p, ten.date()): 1 << 10 | 1 << 11 for d, p in ALL_POINTS[:2]}
+    assert await good_hours(database_url) == expected
+    first_seen = await rows(database_url, "SELECT key, first_seen FROM device ORDER BY key")
+    assert first_seen == [("press-1", ten), ("press-2", ten + timedelta(minutes=3))]
+
+
+@pytest.mark.integration
+async def test_a_transaction_that_fails_after_writing_bits_does_not_teach_the_cache(
+    writer: SampleWriter, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bits are written first, then the devices' first seen, which a blocker holds:
+    # the writer's backend is terminated there, after its point_activity statement.
+    batch = hour_samples(datetime(2024, 5, 1, 10, tzinfo=UTC), *ALL_POINTS)
+    statements = Statements(monkeypatch)
+    async with await psycopg.AsyncConnection.connect(database_url) as blocker:
+        await blocker.execute("SELECT 1 FROM device WHERE key = 'press-1' FOR NO KEY UPDATE")
+        write = asyncio.create_task(writer.write(batch))
+        killed: list[Any] = []
+        for _ in range(250):
+            killed = await (
+                await blocker.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'tally-writer' AND wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            ).fetchall()
+            if killed:
+                break
+            await asyncio.sleep(0.02)
+        assert killed, "the writer never waited on the locked device row"
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(write, 10)
+        await blocker.rollback()
+    assert len(statements.touching("point_activity")) == 1  # it was sent, then rolled back
+    assert await good_hours(database_url) == {}
+    statements.reset()
+    assert (await writer.write(batch)).applied  # the replay sends the bits again
+    assert len(statements.touching("point_activity")) == 1
+    assert set((await good_hours(database_url)).values()) == {1 << 10}
+    assert len(await good_hours(database_url)) == len(ALL_POINTS)
+
+
+@pytest.mark.integration
+async def test_latest_values_wait_for_the_flush_and_close_flushes(database_url: str) -> None:
+    async with SampleWriter(database_url, latest_interval=3600) as w:
+        await w.write(registered(device("press-1")))
+        await w.write(Batch((Sample("press-1", "temp", T0, 21.5),)))
+        assert w.latest_pending == 1
+        query = "SELECT last_value, last_seen, first_seen FROM point WHERE key = 'temp'"
+        assert await one(database_url, query) == (None, None, T0)  # first seen: at once
+        assert await one(database_url, "SELECT last_seen FROM device") is None
+        await w.flush()
+        assert w.latest_pending == 0
+        assert await one(database_url, query) == (21.5, T0, T0)
+        later = T0 + timedelta(seconds=5)
+        await w.write(Batch((Sample("press-1", "temp", later, 22.0),)))
+    # Closed: the pending value was written.
+    assert await one(database_url, query) == (22.0, later, T0)
+    assert await one(database_url, "SELECT last_seen FROM device") == later
+
+
+@pytest.mark.integration
+async def test_latest_values_become_visible_after_the_flush_interval(database_url: str) -> None:
+    async with SampleWriter(database_url, latest_interval=0.2) as w:
+        await w.write(registered(device("press-1")))
+        await w.write(Batch((Sample("press-1", "temp", T0, 7.0),)))
+        value = None
+        for _ in range(200):  # up to 10 s on a loaded machine
+            value = await one(database_url, "SELECT last_value FROM point WHERE key = 'temp'")
+            if value is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert value == 7.0
+        assert w.latest_pending == 0
+
+
+@pytest.mark.integration
+async def test_flushes_between_many_writes_leave_exact_latest_values(database_url: str) -> None:
+    samples = mixed_samples(600, T0, timedelta(milliseconds=100))
+    async with SampleWriter(database_url, latest_interval=0.01) as w:
+        await w.write(registered(device("press-1"), device("press-2")))
+        for k in range(0, len(samples), 20):
+            await w.write(Batch(tuple(samples[k : k + 20])))
+            await asyncio.sleep(0)  # let the timer in between writes
+    latest: dict[tuple[str, str], Sample] = {}
+    for s in samples:
+        latest[s.device, s.point] = s
+    got = await rows(
+        database_url,
+        "SELECT d.key, p.key, p.last_value, p.last_seen, p.last_quality FROM point p"
+        " JOIN device d ON d.id = p.device_id",
+    )
+    assert sorted(got) == sorted((d, p, s.value, s.ts, s.quality) for (d, p), s in latest.items())
+    assert await one(database_url, "SELECT sum(samples) FROM device_activity") == 600
+
+
+@pytest.mark.integration
+async def test_a_failed_flush_keeps_the_values_for_the_next_one(
+    private_postgres: ThrowawayPostgres,
+) -> None:
+    dsn = private_postgres.dsn
+    migrate(dsn)
+    async with SampleWriter(dsn, connect_timeout=2, latest_interval=3600) as w:
+        await w.write(registered(device("press-1")))
+        await w.write(Batch((Sample("press-1", "temp", T0, 1.5),)))
+        private_postgres.stop()
+        with pytest.raises(StoreUnavailable, match="latest values not written"):
+            await w.flush()
+        assert w.latest_pending == 1
+        private_postgres.start()
+        await w.flush()
+        assert w.latest_pending == 0
+    assert await one(dsn, "SELECT last_value FROM point WHERE key = 'temp'") == 1.5
 
 
 # --- registrations and events ------------------------------------------------------------
@@ -454,6 +663,7 @@ async def test_values_are_encoded_by_python_type(
     writer: SampleWriter, database_url: str, value: Value, stored: tuple[Any, Any]
 ) -> None:
     await writer.write(Batch((Sample("press-1", "mode", T0, value, Quality.UNCERTAIN),)))
+    await writer.flush()
     assert await one(database_url, "SELECT value, value_text, quality, live FROM sample") == (
         *stored,
         1,
@@ -478,6 +688,7 @@ async def test_imported_samples_count_only_as_imported_and_never_as_good(
     ]  # fmt: skip
     live = Sample("press-1", "temp", T0 - timedelta(days=30), 99.0)
     await writer.write(Batch((*history, live)), source="import")
+    await writer.flush()
     got = await rows(
         database_url,
         "SELECT samples, good_samples, imported_samples, first_ts, first_good_ts"
@@ -486,9 +697,9 @@ async def test_imported_samples_count_only_as_imported_and_never_as_good(
     # 10:59:30 + 0..4 min: hour 10 holds the live sample and one imported, hour 11 the rest.
     assert got[0] == (1, 1, 1, live.ts, live.ts)
     assert got[1] == (0, 0, 4, None, None)
-    assert await one(
-        database_url, "SELECT sum(samples), sum(good_samples) FROM point_activity"
-    ) == (1, 1)
+    assert await rows(database_url, "SELECT day, good_hours FROM point_activity") == [
+        (live.ts.date(), 1 << 10)
+    ]
     assert await one(
         database_url, "SELECT last_value, first_seen FROM point WHERE last_value IS NOT NULL"
     ) == (99.0, live.ts)
@@ -499,12 +710,18 @@ async def test_imported_samples_count_only_as_imported_and_never_as_good(
 async def test_an_older_batch_never_moves_a_point_last_value_backwards(
     writer: SampleWriter, database_url: str
 ) -> None:
+    query = "SELECT last_value, first_seen, last_seen FROM point WHERE last_value IS NOT NULL"
     await writer.write(Batch((Sample("press-1", "temp", T0, 2.0),)))
+    await writer.flush()
     await writer.write(Batch((Sample("press-1", "temp", T0 - timedelta(hours=2), 1.0),)))
-    assert await one(
-        database_url,
-        "SELECT last_value, first_seen, last_seen FROM point WHERE last_value IS NOT NULL",
-    ) == (2.0, T0 - timedelta(hours=2), T0)
+    await writer.flush()
+    assert await one(database_url, query) == (2.0, T0 - timedelta(hours=2), T0)
+    # The same between flushes: the older sample does not replace the newer pending one.
+    newer = Sample("press-1", "temp", T0 + timedelta(minutes=1), 3.0)
+    await writer.write(Batch((newer,)))
+    await writer.write(Batch((Sample("press-1", "temp", T0 + timedelta(seconds=1), 4.0),)))
+    await writer.flush()
+    assert await one(database_url, query) == (3.0, T0 - timedelta(hours=2), newer.ts)
 
 
 # --- store outages ------------------------------------------------------------------------
