@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.base import (
+    NULL_OBSERVER,
+    AdapterObserver,
     DeviceEvent,
     DeviceEventKind,
     DeviceInfo,
@@ -27,12 +30,14 @@ from adapters.base import (
     utcnow,
 )
 from adapters.opcua.client import (
+    WIRE_ERRORS,
     ConnectError,
     DataSubscription,
     MonitorRequest,
     OpcUaClient,
     SubscriptionLost,
     SubscriptionsUnsupported,
+    node_gone_statuses,
     status_name,
 )
 from adapters.opcua.config import DataMode, OpcUaSource
@@ -47,6 +52,7 @@ from adapters.opcua.discovery import (
 from adapters.opcua.errors import (
     NotConnected,
     PointNotWritable,
+    RequestTimeout,
     UnknownDevice,
     UnknownPoint,
     WriteRejected,
@@ -57,6 +63,8 @@ from adapters.opcua.pki import ServerNotTrusted, TrustStore, ensure_client_certi
 log = logging.getLogger(__name__)
 
 _TICK = 0.5
+_EARLY_REBROWSE_SPACING = 2.0  # s between re-browses brought forward by a node that is gone
+NODE_GONE = node_gone_statuses()
 
 
 class _Rebuild(Exception):
@@ -86,9 +94,21 @@ class OpcUaAdapter:
 
     protocol = PROTOCOL
 
-    def __init__(self, source: OpcUaSource, sink: Sink, *, data_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        source: OpcUaSource,
+        sink: Sink,
+        *,
+        data_dir: Path | None = None,
+        observer: AdapterObserver = NULL_OBSERVER,
+    ) -> None:
         self.source = source
         self._sink = sink
+        self._observer = observer
+        self._reported_up: bool | None = None
+        self._bad_points: set[tuple[str, str]] = set()
+        self._node_gone = False
+        self._last_browse = 0.0
         pki = source.pki_dir
         if not pki.is_absolute() and data_dir is not None:
             pki = data_dir / pki
@@ -212,9 +232,22 @@ class OpcUaAdapter:
         client = OpcUaClient(self.source, certificate, self._trust)
         self._client = client
         application_uri = await client.connect()
-        result = await discover(client, self.source, application_uri)
-        await self._reconcile(result)
+        await self._reconcile(await self._discover(client, application_uri))
         await self._acquire(client)
+
+    async def _discover(self, client: OpcUaClient, application_uri: str) -> DiscoveryResult:
+        started = time.monotonic()
+        self._node_gone = False
+        result = await discover(client, self.source, application_uri)
+        self._last_browse = time.monotonic()
+        self._observer.request_observed(PROTOCOL, "browse", self._last_browse - started)
+        return result
+
+    def _report_connection(self, up: bool) -> None:
+        """Tell the observer when the session's state differs from what it last heard."""
+        if self._reported_up is not up:
+            self._reported_up = up
+            self._observer.connection_changed(PROTOCOL, self.source.endpoint, up)
 
     def _collecting(self, client: OpcUaClient) -> None:
         """Note that a session is up and its data acquisition started."""
@@ -222,6 +255,7 @@ class OpcUaAdapter:
         self.last_error = None
         self._last_logged = None
         self._ready.set()
+        self._report_connection(True)
         log.info(
             "OPC UA %s: connected to %s (%s): %d device(s), %d point(s), %s",
             self.source.id,
@@ -230,10 +264,13 @@ class OpcUaAdapter:
             len(self._found),
             sum(len(d.points) for d in self._found.values()),
             "subscribed" if self.data_mode is DataMode.SUBSCRIBE else "polling",
+            extra={"protocol": PROTOCOL, "endpoint": self.source.endpoint},
         )
 
     async def _end_session(self) -> None:
         self._ready.clear()
+        self._report_connection(False)
+        self._bad_points.clear()
         client, self._client = self._client, None
         if client is not None:
             await client.disconnect()
@@ -263,7 +300,12 @@ class OpcUaAdapter:
             for key in sorted(set(self._registered) - set(found) - explicit):
                 del self._registered[key]
                 self._online.discard(key)
-                log.warning("OPC UA %s: device %s vanished from the server", self.source.id, key)
+                log.warning(
+                    "OPC UA %s: device %s vanished from the server",
+                    self.source.id,
+                    key,
+                    extra={"device": key},
+                )
                 await self._sink.put(
                     DeviceEvent(
                         DeviceEventKind.VANISHED,
@@ -311,15 +353,15 @@ class OpcUaAdapter:
                     rebuild = True
                 if self._stopping.is_set():
                     return
-                await self._reconcile(
-                    await discover(client, self.source, client.application_uri or "")
-                )
+                await self._reconcile(await self._discover(client, client.application_uri or ""))
                 new_targets = self._targets()
                 if rebuild or new_targets != targets:
                     if subscription is not None:
                         await subscription.close()
                         subscription = None
                     targets = new_targets
+                    current = {(t.device, t.point) for t in targets.values()}
+                    self._bad_points &= current
                     subscription, polled = await self._start_data(client, targets)
         finally:
             if subscription is not None:
@@ -357,6 +399,7 @@ class OpcUaAdapter:
                 target.node_id,
                 status_name(status),
                 "; polling it" if mode is DataMode.AUTO else "",
+                extra={"device": target.device, "point": target.point},
             )
         polled = sorted(refused) if mode is DataMode.AUTO else []
         return subscription, polled
@@ -378,10 +421,19 @@ class OpcUaAdapter:
                 return
             if not client.alive:
                 raise ConnectionError(f"OPC UA {self.source.endpoint}: connection lost")
+            if self._node_gone and now - self._last_browse >= _EARLY_REBROWSE_SPACING:
+                log.info(
+                    "OPC UA %s: a monitored node is gone from %s; re-browsing now",
+                    self.source.id,
+                    self.source.endpoint,
+                    extra={"protocol": PROTOCOL, "endpoint": self.source.endpoint},
+                )
+                return
             if polled and now >= next_poll:
                 readings = await client.read([targets[h].node_id for h in polled])
+                self._observer.request_observed(PROTOCOL, "poll", time.monotonic() - now)
                 for handle, reading in zip(polled, readings, strict=True):
-                    await self._sink.put(_sample(targets[handle], reading))
+                    await self._put(targets[handle], reading)
                 next_poll = max(next_poll + poll_interval, time.monotonic())
             wait = min(_TICK, max(0.0, until - time.monotonic()))
             if polled:
@@ -396,15 +448,46 @@ class OpcUaAdapter:
                     f"(keep-alive due within {subscription.keepalive_timeout:.1f} s)"
                 )
             try:
-                change = await subscription.next_change(max(wait, 0.01))
+                changes = await subscription.next_changes(max(wait, 0.01))
             except SubscriptionLost as exc:
                 raise _Rebuild(str(exc)) from exc
-            while change is not None:
-                handle, reading = change
+            for handle, reading in changes:
                 target = targets.get(handle)
                 if target is not None:
-                    await self._sink.put(_sample(target, reading))
-                change = await subscription.next_change(0.001)
+                    await self._put(target, reading)
+
+    async def _put(self, target: _Target, reading: Reading) -> None:
+        """Put one sample; log once when a point turns Bad and once when it recovers."""
+        if reading.status or self._bad_points:
+            self._note_quality(target, reading)
+        await self._sink.put(_sample(target, reading))
+
+    def _note_quality(self, target: _Target, reading: Reading) -> None:
+        where = (target.device, target.point)
+        bad = reading.quality is Quality.BAD
+        if bad and where not in self._bad_points:
+            self._bad_points.add(where)
+            # The address space changed under us: re-browse soon rather than at the interval.
+            self._node_gone = self._node_gone or reading.status in NODE_GONE
+            log.warning(
+                "OPC UA %s: device %s point %s reports %s; its samples are stored as BAD "
+                "quality and do not count as good",
+                self.source.id,
+                target.device,
+                target.point,
+                status_name(reading.status),
+                extra={"device": target.device, "point": target.point},
+            )
+        elif not bad and where in self._bad_points:
+            self._bad_points.discard(where)
+            log.info(
+                "OPC UA %s: device %s point %s reports %s again",
+                self.source.id,
+                target.device,
+                target.point,
+                status_name(reading.status),
+                extra={"device": target.device, "point": target.point},
+            )
 
     def _point(self, device: str, point: str) -> tuple[FoundDevice, FoundPoint]:
         found = self._found.get(device)
@@ -428,15 +511,11 @@ class OpcUaAdapter:
             )
         return client
 
-    async def read(self, device: str, point: str) -> Sample:
-        """Read one point now and return it as a sample (not put into the sink)."""
-        _, found = self._point(device, point)
-        client = self._live_client(device)
-        [reading] = await client.read([found.node_id])
-        return _sample(_Target(device, point, found.node_id, found.numeric), reading)
+    def controls(self, device: str) -> bool:
+        """Report whether `device` is registered through this connection (control contract)."""
+        return device in self._registered
 
-    async def write(self, device: str, point: str, value: Value) -> None:
-        """Write one point; refuses read-only points and unfit values before sending."""
+    def _writable(self, device: str, point: str) -> tuple[FoundPoint, str]:
         _, found = self._point(device, point)
         where = f"OPC UA device {device!r} point {point!r}"
         if not found.info.writable:
@@ -444,13 +523,63 @@ class OpcUaAdapter:
                 f"{where} is read-only (the server's access level does not let this user "
                 "write it); nothing was sent"
             )
+        target = f"{device}/{point}"
+        if not any(fnmatch.fnmatchcase(target, glob) for glob in self.source.control.writable):
+            raise PointNotWritable(
+                f"{where} is writable on the server but not allowed by the configuration: add "
+                f"a glob matching {target!r} to control.writable of connection "
+                f"{self.source.id!r}; nothing was sent"
+            )
+        return found, where
+
+    def check_point(self, device: str, point: str) -> None:
+        """Raise the error any write to this point would end with; no I/O."""
+        self._writable(device, point)
+
+    def check_write(self, device: str, point: str, value: Value) -> None:
+        """Raise the error a write would end with before sending anything; no I/O."""
+        found, where = self._writable(device, point)
+        normalize_for_write(value, found.info.data_type, where)
+
+    async def read(self, device: str, point: str) -> Sample:
+        """Read one point now and return it as a sample (not put into the sink)."""
+        _, found = self._point(device, point)
+        client = self._live_client(device)
+        where = f"OPC UA device {device!r} point {point!r}: read"
+        started = time.monotonic()
+        async with _control_errors(where, self.source.timeout):
+            [reading] = await client.read([found.node_id])
+        self._observer.request_observed(PROTOCOL, "read", time.monotonic() - started)
+        return _sample(_Target(device, point, found.node_id, found.numeric), reading)
+
+    async def write(self, device: str, point: str, value: Value) -> None:
+        """Write one point; refuses read-only, not allowed points and unfit values before sending.
+
+        Returns None: the server's status only says it accepted the write, so the control
+        service verifies by reading back.
+        """
+        found, where = self._writable(device, point)
         normalized = normalize_for_write(value, found.info.data_type, where)
         client = self._live_client(device)
-        status = await client.write(found.node_id, normalized, found.info.data_type)
+        started = time.monotonic()
+        async with _control_errors(f"{where}: write", self.source.timeout):
+            status = await client.write(found.node_id, normalized, found.info.data_type)
+        self._observer.request_observed(PROTOCOL, "write", time.monotonic() - started)
         if quality_of(status) is not Quality.GOOD:
             raise WriteRejected(
                 f"{where}: the server refused writing {value!r}: {status_name(status)}"
             )
+
+
+@contextlib.asynccontextmanager
+async def _control_errors(where: str, within: float) -> AsyncIterator[None]:
+    """Turn the wire's errors during an on-demand read or write into control errors."""
+    try:
+        yield
+    except TimeoutError:
+        raise RequestTimeout(f"{where}: no answer within {within:g} s") from None
+    except WIRE_ERRORS as exc:
+        raise NotConnected(f"{where}: the session failed: {exc!r}") from None
 
 
 class OpcUaAdapters:
@@ -459,9 +588,18 @@ class OpcUaAdapters:
     protocol = PROTOCOL
 
     def __init__(
-        self, sources: Sequence[OpcUaSource], sink: Sink, *, data_dir: Path | None = None
+        self,
+        sources: Sequence[OpcUaSource],
+        sink: Sink,
+        *,
+        data_dir: Path | None = None,
+        observer: AdapterObserver = NULL_OBSERVER,
     ) -> None:
-        self.adapters = [OpcUaAdapter(s, sink, data_dir=data_dir) for s in sources if s.enabled]
+        self.adapters = [
+            OpcUaAdapter(s, sink, data_dir=data_dir, observer=observer)
+            for s in sources
+            if s.enabled
+        ]
 
     async def run(self) -> None:
         """Run every server connection until stop() is called."""
@@ -470,3 +608,32 @@ class OpcUaAdapters:
     async def stop(self) -> None:
         """Stop every server connection."""
         await asyncio.gather(*(a.stop() for a in self.adapters))
+
+    def _serving(self, device: str) -> OpcUaAdapter:
+        for adapter in self.adapters:
+            if adapter.controls(device):
+                return adapter
+        raise UnknownDevice(
+            f"no OPC UA connection has registered device {device!r} "
+            f"(connections: {', '.join(a.source.id for a in self.adapters) or 'none'})"
+        )
+
+    def controls(self, device: str) -> bool:
+        """Report whether one of the connections has registered `device` (control contract)."""
+        return any(a.controls(device) for a in self.adapters)
+
+    def check_point(self, device: str, point: str) -> None:
+        """Raise the error any write to this point would end with; no I/O."""
+        self._serving(device).check_point(device, point)
+
+    def check_write(self, device: str, point: str, value: Value) -> None:
+        """Raise the error a write would end with before sending anything; no I/O."""
+        self._serving(device).check_write(device, point, value)
+
+    async def read(self, device: str, point: str) -> Sample:
+        """Read one point of a device now, through the connection that registered it."""
+        return await self._serving(device).read(device, point)
+
+    async def write(self, device: str, point: str, value: Value) -> None:
+        """Write one point of a device, through the connection that registered it."""
+        await self._serving(device).write(device, point, value)

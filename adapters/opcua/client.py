@@ -79,6 +79,9 @@ _CURRENT_WRITE = 0x02
 _MAX_CONTINUATIONS = 10_000
 _MAX_SUPERTYPE_HOPS = 16
 
+WIRE_ERRORS: tuple[type[BaseException], ...] = (UaError, OSError, ConnectionError)
+"""What a request can fail with on the wire besides TimeoutError (for callers outside)."""
+
 
 class ConnectError(Exception):
     """The session could not be established; the message says why and what to check."""
@@ -101,6 +104,11 @@ class MonitorRequest:
     numeric: bool
 
 
+def node_gone_statuses() -> frozenset[int]:
+    """StatusCodes saying that a monitored or read node no longer exists on the server."""
+    return frozenset({ua.StatusCodes.BadNodeIdUnknown, ua.StatusCodes.BadNodeIdInvalid})
+
+
 def status_name(status: int) -> str:
     """Return the symbolic name of a StatusCode value, e.g. 'BadNodeIdUnknown'."""
     return str(ua.StatusCode(status).name)
@@ -117,9 +125,14 @@ def _aware(ts: datetime | None) -> datetime | None:
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
+_PLAIN_TYPES = frozenset({float, int, bool, str, type(None)})
+
+
 def plain_value(value: Any) -> Value:
     """Turn a Variant's value into a sample value (number, bool, text or None)."""
-    if value is None or isinstance(value, bool | str):
+    if type(value) in _PLAIN_TYPES:  # nearly every notification: no isinstance chain
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, bool | str):
         return value
     if isinstance(value, enum.Enum):
         return int(value.value) if isinstance(value.value, int) else str(value.name)
@@ -161,6 +174,7 @@ class DataSubscription:
     def __init__(self, subscription: UaSubscription, keepalive_timeout: float) -> None:
         self._sub = subscription
         self._created = time.monotonic()
+        self._lost: SubscriptionLost | None = None
         self.keepalive_timeout = keepalive_timeout
 
     @property
@@ -169,24 +183,64 @@ class DataSubscription:
         last = self._sub.last_publish_at or self._created
         return time.monotonic() - max(last, self._created)
 
-    async def next_change(self, within: float) -> tuple[int, Reading] | None:
-        """Return the next data change, None after `within` seconds; raise SubscriptionLost."""
-        try:
-            event = await self._sub.next_event(within)
-        except StopAsyncIteration:
-            raise SubscriptionLost("the subscription was closed") from None
-        if event is None:
-            return None
-        if isinstance(event, StatusChangeEvent):
-            status = event.notification.Status
-            raise SubscriptionLost(f"the server reported subscription status {status.name}")
-        if not isinstance(event, DataChangeEvent):
-            return None
-        handle = event.data.subscription_data.client_handle
-        value = event.data.monitored_item.Value
-        if handle is None or value is None:
-            return None
-        return int(handle), to_reading(value)
+    async def next_changes(self, within: float, limit: int = 10_000) -> list[tuple[int, Reading]]:
+        """Return the data changes queued now, else wait up to `within` seconds for some.
+
+        Raises SubscriptionLost when the server reported the subscription gone or it was
+        closed, after the changes that arrived before that were returned.
+        """
+        if self._lost is not None:
+            raise self._lost
+        events = self._drain(limit)
+        if not events:
+            # asyncua's only public accessor; it costs a task and a timer (wait_for), so it
+            # is used once per wait, never per queued notification.
+            try:
+                first = await self._sub.next_event(within)
+            except StopAsyncIteration:
+                raise SubscriptionLost("the subscription was closed") from None
+            if first is None:
+                return []
+            events = [first, *self._drain(limit - 1)]
+        out: list[tuple[int, Reading]] = []
+        for event in events:
+            if event is None:
+                self._lost = SubscriptionLost("the subscription was closed")
+                break
+            if isinstance(event, StatusChangeEvent):
+                status = event.notification.Status
+                self._lost = SubscriptionLost(
+                    f"the server reported subscription status {status.name}"
+                )
+                break
+            if not isinstance(event, DataChangeEvent):
+                continue
+            handle = event.data.subscription_data.client_handle
+            value = event.data.monitored_item.Value
+            if handle is not None and value is not None:
+                out.append((int(handle), to_reading(value)))
+        if not out and self._lost is not None:
+            raise self._lost
+        return out
+
+    def _drain(self, limit: int) -> list[Any]:
+        """Take up to `limit` queued events without waiting.
+
+        asyncua 2.1 keeps iterator-mode events in `Subscription._event_queue` (an
+        asyncio.Queue) and offers no bulk accessor; reading it directly keeps the cost per
+        notification to a queue pop. Without that attribute, nothing is drained here and
+        next_changes() falls back to one next_event() per change.
+        """
+        queue = getattr(self._sub, "_event_queue", None)
+        if not isinstance(queue, asyncio.Queue):
+            return []
+        events: list[Any] = []
+        while len(events) < limit:
+            try:
+                events.append(queue.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        return events
 
     async def close(self) -> None:
         """Delete the subscription on the server (best effort)."""
@@ -232,7 +286,10 @@ class OpcUaClient:
     async def connect(self) -> str:
         """Open the secure channel and session; return the server's ApplicationUri."""
         url = self.source.endpoint
-        client = Client(url, timeout=self.source.timeout, watchdog_intervall=1.0)
+        # asyncua probes the server every watchdog interval and declares the connection lost
+        # when the probe takes longer than that interval: a busy server must get the same
+        # time as any request. A closed connection is noticed at once either way.
+        client = Client(url, timeout=self.source.timeout, watchdog_intervall=self.source.timeout)
         client.application_uri = self.source.application_uri
         client.name = client.description = "Tally collector"
         client.product_uri = "urn:tally"
@@ -346,19 +403,6 @@ class OpcUaClient:
                     point = more[0].ContinuationPoint
                 out[node_id] = [r for r in map(_reference, refs) if r is not None]
         return out
-
-    async def resolve_path(self, names: Sequence[str]) -> str | None:
-        """Return the NodeId at a browse path starting with 'Objects', or None."""
-        if not names or names[0] != "Objects":
-            return None
-        current = ua.NodeId(ua.ObjectIds.ObjectsFolder).to_string()
-        for name in names[1:]:
-            children = (await self.browse([current])).get(current, [])
-            match = next((c for c in children if c.name == name), None)
-            if match is None:
-                return None
-            current = str(match.node_id)
-        return str(current)
 
     async def browse_name(self, node_id: str) -> str | None:
         """Return the browse name of a node, or None when the server does not know it."""

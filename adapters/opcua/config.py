@@ -192,13 +192,30 @@ class Reconnect(Strict):
     """Back-off between connection attempts."""
 
     initial_delay: float = Field(1.0, gt=0, le=600)
-    max_delay: float = Field(30.0, gt=0, le=3600)
+    max_delay: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="Longest wait between attempts: a returning server is collected from again "
+        "within this (plus connect and browse time). An attempt at a server that is down costs "
+        "one refused TCP connect.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Reconnect:
         if self.max_delay < self.initial_delay:
             raise ValueError("max_delay must not be smaller than initial_delay")
         return self
+
+
+class Control(Strict):
+    """Which points the collector's control operations may write (none by default)."""
+
+    writable: list[str] = Field(
+        default_factory=list,
+        description="Globs of '<device key>/<point key>' that may be written when the server "
+        "also grants write access, e.g. '*/Setpoint'; empty: no OPC UA writes at all.",
+    )
 
 
 class OpcUaDevice(DeviceDeclaration):
@@ -241,6 +258,7 @@ class OpcUaSource(Strict):
     discovery: Discovery = Discovery()
     data: Data = Data()
     reconnect: Reconnect = Reconnect()
+    control: Control = Control()
     devices: list[OpcUaDevice] = Field(default_factory=list)
     type: str | None = Field(None, description="Device type for devices that state none.")
     industry: str | None = Field(None, description="GB/T 4754-2017 code for found devices.")

@@ -23,6 +23,7 @@ from adapters.base import DeviceInfo, PointInfo, Quality
 from adapters.opcua.config import OpcUaDevice, OpcUaSource
 from adapters.opcua.nodes import (
     NUMERIC_TYPES,
+    OBJECTS_NODE_ID,
     NodeKind,
     Reading,
     Reference,
@@ -47,10 +48,6 @@ class Browser(Protocol):
 
     async def browse(self, node_ids: Sequence[str]) -> dict[str, list[Reference]]:
         """Return the hierarchical Object and Variable children of each node."""
-        ...
-
-    async def resolve_path(self, names: Sequence[str]) -> str | None:
-        """Return the NodeId at a browse path starting with 'Objects', or None."""
         ...
 
     async def browse_name(self, node_id: str) -> str | None:
@@ -114,15 +111,23 @@ class _Walk:
 
 
 async def _walk(
-    browser: Browser, root: _Node, max_depth: int, max_nodes: int, include_standard: bool
+    browser: Browser, roots: Sequence[_Node], max_depth: int, max_nodes: int, include_standard: bool
 ) -> _Walk:
-    """Breadth-first browse below root, bounded by depth and node count.
+    """Breadth-first browse below every root together, bounded by depth and node count.
 
-    max_depth sets the scope (nodes deeper down are not part of it); max_nodes is a
-    safety bound, and hitting it makes the walk incomplete.
+    One browse request (chunked by the client) per level for all roots, so a pass over
+    hundreds of explicitly listed devices costs a few round trips, not a few per device.
+    max_depth sets the scope below each root (nodes deeper down are not part of it);
+    max_nodes is a safety bound per pass, and hitting it makes the walk incomplete. A
+    root met again below another root is linked as a child there, not browsed twice.
     """
-    nodes = {root.ref.node_id: root}
-    frontier = [root]
+    nodes: dict[str, _Node] = {}
+    frontier: list[_Node] = []
+    for root in roots:
+        if root.ref.node_id not in nodes:
+            nodes[root.ref.node_id] = root
+            frontier.append(root)
+    root_ids = set(nodes)
     complete = True
     count = 0
     for _depth in range(max_depth):
@@ -132,7 +137,11 @@ async def _walk(
         next_frontier: list[_Node] = []
         for parent in frontier:
             for ref in children.get(parent.ref.node_id, []):
-                if ref.node_id in nodes or (ref.namespace == 0 and not include_standard):
+                if ref.node_id in nodes:
+                    if ref.node_id in root_ids and nodes[ref.node_id] is not parent:
+                        parent.children.append(nodes[ref.node_id])
+                    continue
+                if ref.namespace == 0 and not include_standard:
                     continue
                 if count >= max_nodes:
                     complete = False
@@ -145,6 +154,50 @@ async def _walk(
                     next_frontier.append(node)
         frontier = next_frontier
     return _Walk(nodes, complete, count)
+
+
+def _below(root: _Node) -> list[_Node]:
+    """Return the root and every node reachable below it, each once."""
+    seen = {root.ref.node_id}
+    out = [root]
+    stack = [root]
+    while stack:
+        for child in stack.pop().children:
+            if child.ref.node_id not in seen:
+                seen.add(child.ref.node_id)
+                out.append(child)
+                stack.append(child)
+    return out
+
+
+async def _resolve_paths(browser: Browser, paths: Sequence[Sequence[str]]) -> list[str | None]:
+    """Resolve browse paths starting at 'Objects' to NodeIds (None: not there).
+
+    All paths advance together, one browse request per level, so listing a hundred
+    devices under the same folder browses that folder once.
+    """
+    current: list[str | None] = [
+        OBJECTS_NODE_ID if names and names[0] == "Objects" else None for names in paths
+    ]
+    depth = 1
+    while True:
+        pending = sorted(
+            {
+                node
+                for node, names in zip(current, paths, strict=True)
+                if node and len(names) > depth
+            }
+        )
+        if not pending:
+            return current
+        children = await browser.browse(pending)
+        for index, names in enumerate(paths):
+            node = current[index]
+            if node is None or len(names) <= depth:
+                continue
+            match = next((c for c in children.get(node, []) if c.name == names[depth]), None)
+            current[index] = match.node_id if match is not None else None
+        depth += 1
 
 
 def _properties(node: _Node) -> dict[str, str]:
@@ -196,35 +249,40 @@ async def discover(browser: Browser, source: OpcUaSource, application_uri: str) 
     disc = source.discovery
     classifier = _Classifier(source, application_uri)
     roots: list[tuple[_Node, OpcUaDevice | None]] = []
+    root_names = split_path(disc.root)
+    by_path = [e for e in source.devices if e.browse_path is not None]
+    wanted = [root_names] if disc.enabled else []
+    wanted += [split_path(e.browse_path or "") for e in by_path]
+    resolved = await _resolve_paths(browser, wanted)
     if disc.enabled:
-        names = split_path(disc.root)
-        root_id = await browser.resolve_path(names)
+        root_id, resolved = resolved[0], resolved[1:]
         if root_id is None:
             raise DiscoveryError(
                 f"OPC UA {source.endpoint}: browse root {disc.root!r} does not exist; "
                 "check discovery.root (a path of browse names starting with 'Objects')"
             )
-        roots.append((_Node(_object_ref(root_id, names[-1]), tuple(names)), None))
+        roots.append((_Node(_object_ref(root_id, root_names[-1]), tuple(root_names)), None))
+    path_ids = dict(zip((e.id for e in by_path), resolved, strict=True))
     missing: list[str] = []
     for entry in source.devices:
-        explicit = await _explicit_root(browser, source, entry)
+        explicit = await _explicit_root(browser, source, entry, path_ids.get(entry.id))
         if explicit is None:
             missing.append(entry.id)
         else:
             roots.append((explicit, entry))
 
-    candidates: list[tuple[_Node, OpcUaDevice | None]] = []
-    complete = True
-    count = 0
+    walk = await _walk(
+        browser, [r for r, _ in roots], disc.max_depth, disc.max_nodes, disc.include_standard
+    )
+    complete, count = walk.complete, walk.count
     explicit_ids = {node.ref.node_id for node, listed in roots if listed is not None}
-    for root, listed in roots:
-        walk = await _walk(browser, root, disc.max_depth, disc.max_nodes, disc.include_standard)
-        complete = complete and walk.complete
-        count += walk.count
+    candidates: list[tuple[_Node, OpcUaDevice | None]] = []
+    for given, listed in roots:
+        root = walk.nodes.get(given.ref.node_id, given)  # an object listed twice: one node
         if listed is not None:
             candidates.append((root, listed))
             continue
-        for node in walk.nodes.values():
+        for node in _below(root):
             if node.ref.node_id not in explicit_ids and classifier.is_device(node):
                 candidates.append((node, None))
     if not complete:
@@ -247,10 +305,12 @@ def _object_ref(node_id: str, name: str) -> Reference:
     return Reference(node_id, name, NodeKind.OBJECT, is_property=False, namespace=namespace)
 
 
-async def _explicit_root(browser: Browser, source: OpcUaSource, entry: OpcUaDevice) -> _Node | None:
+async def _explicit_root(
+    browser: Browser, source: OpcUaSource, entry: OpcUaDevice, resolved: str | None
+) -> _Node | None:
     if entry.browse_path is not None:
         names = split_path(entry.browse_path)
-        node_id = await browser.resolve_path(names)
+        node_id = resolved
         if node_id is None:
             log.warning(
                 "OPC UA %s: device %r: browse path %r does not exist on the server",

@@ -11,6 +11,7 @@ from adapters.base import Quality, Value
 from adapters.opcua.errors import WriteError
 
 SEPARATOR = "/"
+OBJECTS_NODE_ID = "i=85"  # the standard Objects folder (OPC 10000-5), where browse paths start
 
 # Namespace-0 DataType ids (OPC 10000-6) and the type names points carry, shared with
 # the other protocols (bool, int16, float32, ... as in the Modbus register maps).

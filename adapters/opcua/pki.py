@@ -13,6 +13,7 @@ import hashlib
 import logging
 import re
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,8 +104,26 @@ def _generate(application_uri: str, hostname: str) -> tuple[x509.Certificate, rs
     return cert, key
 
 
+_locks_guard = threading.Lock()
+_locks: dict[Path, threading.Lock] = {}
+
+
+def _lock_for(pki_dir: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(pki_dir.resolve(), threading.Lock())
+
+
 def ensure_client_certificate(pki_dir: Path, application_uri: str) -> ClientCertificate:
-    """Return the client certificate in pki_dir/own, generating it when missing or unusable."""
+    """Return the client certificate in pki_dir/own, generating it when missing or unusable.
+
+    Connections of one collector share the PKI directory and may start together: one
+    generates the certificate, the others wait for it and use the same one.
+    """
+    with _lock_for(pki_dir):
+        return _ensure_client_certificate(pki_dir, application_uri)
+
+
+def _ensure_client_certificate(pki_dir: Path, application_uri: str) -> ClientCertificate:
     own = pki_dir / "own"
     cert_path, key_path = own / "cert.der", own / "key.pem"
     if cert_path.is_file() and key_path.is_file():
@@ -214,8 +233,9 @@ class TrustStore:
             )
         else:
             reason = (
-                f"it is not in the trust list {self.trusted_dir}; "
-                f"to trust it, move {rejected} there"
+                f"it is not in the trust list {self.trusted_dir}; to trust it, check the "
+                f"fingerprint with the server's operator and move {rejected} into "
+                f"{self.trusted_dir} (the adapter keeps retrying and then connects)"
             )
         raise ServerNotTrusted(
             f"OPC UA server {endpoint} ({application_uri}) presented certificate SHA-256 "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Sequence
 
 from pydantic import BaseModel
@@ -40,6 +41,15 @@ def opcua_sources(devices: Sequence[ManifestDevice]) -> list[OpcUaSource]:
                     "auth": auth,
                     "discovery": {"root": f"Objects/{DEVICE_FOLDER}"},
                     "data": {"publishing_interval": settings.get("publishing_interval", 1.0)},
+                    # the fleet says which points are writable: control may write exactly those
+                    "control": {
+                        "writable": [
+                            glob.escape(f"{d.id}/{p.key}")
+                            for d in served
+                            for p in d.points
+                            if p.writable
+                        ]
+                    },
                     "devices": [
                         OpcUaDevice(
                             id=d.id,

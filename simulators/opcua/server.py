@@ -28,6 +28,7 @@ from asyncua import Node, Server, ua
 from asyncua.crypto import cert_gen
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.address_space import AttributeValue, NodeData
+from asyncua.server.monitored_item_service import MonitoredItemValues
 from asyncua.server.standard_address_space.standard_address_space import fill_address_space
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -35,6 +36,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from adapters.base import Value
 from simulators.fleet import SIMULATED_VENDOR
+from simulators.opcua.faults import WriteFaults
 from simulators.opcua.models import DEVICE_FOLDER, OpcUaFleetDevice, OpcUaFleetPoint
 from simulators.signals import ValueKind, point_seed, signal_value
 
@@ -116,6 +118,18 @@ def stored_certificate(directory: Path, application_uri: str) -> ServerCertifica
     cert_path.write_bytes(certificate.cert_der)
     return certificate
 
+
+def _keep_datavalue(values: MonitoredItemValues, current: ua.DataValue) -> None:
+    values.old_dvalue = values.current_dvalue
+    values.current_dvalue = current
+
+
+# asyncua's server deep-copies every DataValue for every monitored item on every change,
+# in case the writer mutates it later. The simulator never mutates a DataValue once
+# written (its values are scalars in fresh DataValues), and at thousands of changes per
+# second those copies were most of its CPU (bench/opcua.py); keep the reference instead.
+# Only asyncua's server side is affected, and in this code base only simulators run one.
+setattr(MonitoredItemValues, "set_current_datavalue", _keep_datavalue)  # noqa: B010
 
 _standard_lock = threading.Lock()
 _standard_nodes: dict[Any, NodeData] = {}
@@ -202,6 +216,8 @@ class _ServedPoint:
     point: OpcUaFleetPoint
     node: Node
     seed: int
+    status: int = ua.StatusCodes.Good
+    value: Value = None
 
 
 @dataclass(slots=True)
@@ -249,6 +265,8 @@ class OpcUaSimulatorServer:
         self._next_id = 0
         self._animator: asyncio.Task[None] | None = None
         self._started_at = time.monotonic()
+        self.faults = WriteFaults()
+        """Write failure modes per point (see simulators/opcua/faults.py)."""
 
     @property
     def endpoint(self) -> str:
@@ -295,6 +313,7 @@ class OpcUaSimulatorServer:
 
         server.iserver.load_standard_address_space = load_standard
         await server.init()
+        self.faults.install(server.iserver.attribute_service, self._point_at)
         await server.set_application_uri(self.application_uri)
         server.set_endpoint(self.endpoint)
         server.set_security_policy(_POLICIES[self.security])
@@ -389,7 +408,7 @@ class OpcUaSimulatorServer:
                     Description=ua.LocalizedText(point.unit),
                 )
                 await var.add_property(self._nodeid(), "EngineeringUnits", unit)
-            points[point.key] = _ServedPoint(point, var, seed)
+            points[point.key] = _ServedPoint(point, var, seed, value=initial)
         self._served[device.id] = _ServedDevice(device, obj, points)
 
     async def add_device(self, device: OpcUaFleetDevice) -> None:
@@ -411,14 +430,20 @@ class OpcUaSimulatorServer:
 
     async def _notify_deleted(self, node: Node) -> None:
         # asyncua 2.1 calls the (async) monitored-item callbacks of a deleted node without
-        # awaiting them, so clients never hear of it; tell them BadNodeIdUnknown ourselves.
+        # awaiting them, so clients never hear of it. Tell them as servers commonly do: a
+        # data change of that item with StatusCode BadNodeIdUnknown and no value (asyncua's
+        # own error path would end the whole subscription with a status change instead).
         assert self._server is not None
         aspace = self._server.iserver.aspace
         attribute = aspace[node.nodeid].attributes.get(ua.AttributeIds.Value)
         if attribute is None:
             return
+        gone = ua.DataValue(
+            StatusCode=ua.StatusCode(ua.StatusCodes.BadNodeIdUnknown),
+            ServerTimestamp=datetime.now(UTC),
+        )
         for handle, callback in list(attribute.datachange_callbacks.items()):
-            result = callback(handle, None, ua.StatusCode(ua.StatusCodes.BadNodeIdUnknown))
+            result = callback(handle, gone)
             if inspect.isawaitable(result):
                 await result
             aspace.delete_datachange_callback(handle)
@@ -432,15 +457,49 @@ class OpcUaSimulatorServer:
             await sub.stop()
         return len(subs)
 
+    async def remove_point(self, device_id: str, point: str) -> None:
+        """Stop serving one Variable of a device (its monitored items get BadNodeIdUnknown)."""
+        served = self._served[device_id]
+        gone = served.points.pop(point)
+        if self._server is not None:
+            await self._notify_deleted(gone.node)
+            await self._server.delete_nodes([gone.node], recursive=True)
+
+    async def set_status(self, device_id: str, point: str, status: int | str) -> None:
+        """Give a point's value this StatusCode (a value or a name such as 'BadSensorFailure').
+
+        The status stays until set again (or the server restarts), across value updates, so a
+        point can report Bad or Uncertain quality for as long as a test needs. A Bad value is
+        served as null (OPC 10000-4, 7.7.1), so its subscribers hear of it once, not per update.
+        """
+        code = getattr(ua.StatusCodes, status) if isinstance(status, str) else int(status)
+        served = self._served[device_id].points[point]
+        served.status = code
+        if self._server is not None:
+            current = self._server.read_attribute_value(served.node.nodeid).Value
+            # a client may have written the point since; a Bad value is null: keep the last one
+            held = current.Value if current is not None and current.Value is not None else None
+            await self._set(served, served.value if held is None else held)
+
+    def _point_at(self, node_id: ua.NodeId) -> tuple[str, str] | None:
+        """Return (device id, point key) of the Variable with this NodeId, if one is served."""
+        for device_id, served in self._served.items():
+            for key, point in served.points.items():
+                if point.node.nodeid == node_id:
+                    return device_id, key
+        return None
+
     async def read_value(self, device_id: str, point: str) -> Any:
         """Return the value a point holds now."""
         return await self._served[device_id].points[point].node.read_value()
 
     async def _set(self, served: _ServedPoint, value: Value) -> None:
         assert self._server is not None
+        served.value = value
         now = datetime.now(UTC)
         data = ua.DataValue(
             ua.Variant(typed_value(served.point, value), _VARIANT_TYPES[served.point.data_type]),
+            StatusCode=ua.StatusCode(served.status),
             SourceTimestamp=now,
             ServerTimestamp=now,
         )
@@ -457,6 +516,7 @@ class OpcUaSimulatorServer:
         return out
 
     async def _animate(self) -> None:
+        """Update every device at its own fixed rate (time spent updating does not add up)."""
         due: dict[str, float] = {}
         while True:
             t = time.monotonic() - self._started_at
@@ -465,6 +525,12 @@ class OpcUaSimulatorServer:
                     continue
                 for key, value in self.update(device_id, t):
                     await self._set(served.points[key], value)
-                due[device_id] = t + served.device.update_interval
+                await asyncio.sleep(0)  # let requests in between devices, not after them all
+                interval = served.device.update_interval
+                # one interval after this update was due; one after now if that is past
+                # already (a device that fell behind skips updates rather than bursting)
+                next_due = due.get(device_id, t) + interval
+                due[device_id] = next_due if next_due > t else t + interval
             pending = [due[d] for d in self._served if d in due]
-            await asyncio.sleep(max(0.01, min(pending, default=t + 0.5) - t))
+            now = time.monotonic() - self._started_at
+            await asyncio.sleep(max(0.01, min(pending, default=now + 0.5) - now))

@@ -55,3 +55,23 @@ def source(endpoint: str, **overrides: Any) -> OpcUaSource:
         else:
             raw[key] = value
     return OpcUaSource.model_validate(raw)
+
+
+class RecordingObserver:
+    """An AdapterObserver that keeps every connection change and request kind it hears."""
+
+    def __init__(self) -> None:
+        self.connections: list[tuple[str, str, bool]] = []
+        self.requests: list[tuple[str, str, float]] = []
+
+    def connection_changed(self, protocol: str, endpoint: str, up: bool) -> None:
+        """Keep one connection change."""
+        self.connections.append((protocol, endpoint, up))
+
+    def request_observed(self, protocol: str, kind: str, seconds: float) -> None:
+        """Keep one request latency."""
+        self.requests.append((protocol, kind, seconds))
+
+    def kinds(self) -> set[str]:
+        """Return the request kinds observed so far."""
+        return {kind for _, kind, _ in self.requests}

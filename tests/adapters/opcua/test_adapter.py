@@ -1,6 +1,7 @@
 """The adapter against the bundled simulator over loopback: discovery, data, writes, vanishing."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from simulators.fleet import SIMULATED_VENDOR
 from simulators.opcua.defaults import default_devices
 from simulators.opcua.models import OpcUaFleetDevice
 from simulators.opcua.server import OpcUaSimulatorServer
-from tests.adapters.opcua.opcuatest import RecordingSink, eventually, source
+from tests.adapters.opcua.opcuatest import RecordingObserver, RecordingSink, eventually, source
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -113,7 +114,8 @@ async def test_write_reads_back_and_read_only_points_are_refused(
 ) -> None:
     sink = RecordingSink()
     boiler = key(sim, "boiler-01")
-    async with OpcUaAdapter(source(sim.endpoint), sink, data_dir=tmp_path) as adapter:
+    allowed = source(sim.endpoint, control={"writable": ["*/Setpoint", "*/SpeedLimit"]})
+    async with OpcUaAdapter(allowed, sink, data_dir=tmp_path) as adapter:
         await _started(adapter)
         try:
             await adapter.write(boiler, "Setpoint", 190.5)
@@ -204,7 +206,10 @@ async def test_polling_takes_over_where_the_server_refuses_subscriptions(tmp_pat
     await server.start()
     try:
         sink = RecordingSink()
-        async with OpcUaAdapter(source(server.endpoint), sink, data_dir=tmp_path) as adapter:
+        observer = RecordingObserver()
+        async with OpcUaAdapter(
+            source(server.endpoint), sink, data_dir=tmp_path, observer=observer
+        ) as adapter:
             await _started(adapter)
             expected = {(key(server, d), p.key) for d, s in SPECS.items() for p in s.points}
             await eventually(
@@ -219,6 +224,10 @@ async def test_polling_takes_over_where_the_server_refuses_subscriptions(tmp_pat
             )
             assert adapter.data_mode is DataMode.POLL
         assert all(s.quality is Quality.GOOD for s in sink.samples())
+        assert "poll" in observer.kinds()
+        # one observation per poll cycle, not per point
+        polls = sum(1 for _, kind, _ in observer.requests if kind == "poll")
+        assert polls <= len(sink.samples()) / sum(len(s.points) for s in SPECS.values()) + 1
     finally:
         await server.stop()
 
@@ -245,3 +254,143 @@ async def test_deadband_filters_small_changes_of_numeric_points(
     # changes smaller than the deadband are not reported: only the initial values arrive
     for point in ("Temperature", "StrokeCount"):
         assert len([s for s in sink.samples() if s.point == point]) == 1, point
+
+
+async def test_bad_status_gives_bad_samples_until_the_point_recovers(
+    sim: OpcUaSimulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = RecordingSink()
+    press = key(sim, "press-01")
+    caplog.set_level(logging.INFO, logger="adapters.opcua.adapter")
+    async with OpcUaAdapter(source(sim.endpoint), sink, data_dir=tmp_path) as adapter:
+        await _started(adapter)
+        await eventually(
+            lambda: any(s.point == "Force" for s in sink.samples()), 10, "a first Force sample"
+        )
+        mark = len(sink.records)
+        await sim.set_status("press-01", "Force", "BadSensorFailure")
+        try:
+            await eventually(
+                lambda: any(s.point == "Force" for s in sink.samples(mark)),
+                10,
+                "a Force sample once the sensor reports failure",
+            )
+            await asyncio.sleep(1.0)  # two update periods: no good value slips through
+            bad = [s for s in sink.samples(mark) if s.point == "Force"]
+            # a Bad value is null and notified once (OPC 10000-4, 7.7.1), whatever updates follow
+            assert [(s.quality, s.value) for s in bad] == [(Quality.BAD, None)]
+            recovered_from = len(sink.records)
+        finally:
+            await sim.set_status("press-01", "Force", "Good")
+        await eventually(
+            lambda: any(
+                s.point == "Force" and s.quality is Quality.GOOD
+                for s in sink.samples(recovered_from)
+            ),
+            10,
+            "a good Force sample after the sensor recovered",
+        )
+        # the other points of the device stay good meanwhile
+        others = [s for s in sink.samples(mark) if s.device == press and s.point != "Force"]
+        assert others and all(s.quality is Quality.GOOD for s in others)
+    turned = [r for r in caplog.records if "reports BadSensorFailure" in r.getMessage()]
+    back = [r for r in caplog.records if "reports Good again" in r.getMessage()]
+    assert len(turned) == 1 and len(back) == 1  # logged once each way, not per sample
+    assert (getattr(turned[0], "device", None), getattr(turned[0], "point", None)) == (
+        press,
+        "Force",
+    )
+
+
+async def test_a_variable_that_disappears_is_dropped_from_its_device(
+    sim: OpcUaSimulatorServer, tmp_path: Path
+) -> None:
+    dryer = OpcUaFleetDevice.model_validate(
+        {
+            "protocol": "opcua",
+            "id": "dryer-01",
+            "type": "dryer",
+            "update_interval": 0.2,
+            "points": [
+                {"key": "Temperature", "signal": {"kind": "sine", "base": 60, "period": 3}},
+                {"key": "Humidity", "signal": {"kind": "sine", "base": 30, "period": 3}},
+            ],
+        }
+    )
+    await sim.add_device(dryer)
+    sink = RecordingSink()
+    dryer_key = key(sim, "dryer-01")
+    try:
+        # the default discovery interval (300 s): only the vanished node brings browsing forward
+        async with OpcUaAdapter(
+            source(sim.endpoint, discovery={"interval": 300}), sink, data_dir=tmp_path
+        ) as adapter:
+            await _started(adapter)
+            assert [p.key for p in adapter.devices[dryer_key].points] == ["Humidity", "Temperature"]
+            await eventually(
+                lambda: (
+                    {s.point for s in sink.samples() if s.device == dryer_key}
+                    == {"Humidity", "Temperature"}
+                ),
+                10,
+                "samples of both dryer points",
+            )
+            mark = len(sink.records)
+            await sim.remove_point("dryer-01", "Humidity")
+            await eventually(
+                lambda: any(
+                    e.device == dryer_key for e in sink.events(DeviceEventKind.REGISTERED, mark)
+                ),
+                10,
+                "the dryer registered again without the vanished variable",
+            )
+            [gone] = [
+                s for s in sink.samples(mark) if s.point == "Humidity" and s.quality is Quality.BAD
+            ]
+            assert gone.value is None
+            [event] = [
+                e for e in sink.events(DeviceEventKind.REGISTERED, mark) if e.device == dryer_key
+            ]
+            assert event.info is not None
+            assert [p.key for p in event.info.points] == ["Temperature"]
+            again = len(sink.records)
+            await eventually(
+                lambda: (
+                    len({s.value for s in sink.samples(again) if s.point == "Temperature"}) >= 2
+                ),
+                10,
+                "the remaining variable sampled on",
+            )
+            assert not sink.events(DeviceEventKind.VANISHED)
+            assert adapter.sessions == 1
+    finally:
+        await sim.remove_device("dryer-01")
+
+
+async def test_observer_hears_connection_and_request_latencies(
+    sim: OpcUaSimulatorServer, tmp_path: Path
+) -> None:
+    observer = RecordingObserver()
+    boiler = key(sim, "boiler-01")
+    config = source(sim.endpoint, control={"writable": ["*/Setpoint"]})
+    async with OpcUaAdapter(
+        config, RecordingSink(), data_dir=tmp_path, observer=observer
+    ) as adapter:
+        await _started(adapter)
+        assert observer.connections == [("opcua", sim.endpoint, True)]
+        await adapter.read(boiler, "Setpoint")
+        await adapter.write(boiler, "Setpoint", 185)
+    assert observer.connections == [("opcua", sim.endpoint, True), ("opcua", sim.endpoint, False)]
+    assert observer.kinds() == {"browse", "read", "write"}  # subscribed: no poll, no per-sample
+    assert all(protocol == "opcua" and 0 <= s < 10 for protocol, _, s in observer.requests)
+
+
+async def test_observer_hears_an_unreachable_server_once(tmp_path: Path) -> None:
+    observer = RecordingObserver()
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/"
+    async with OpcUaAdapter(
+        source(endpoint), RecordingSink(), data_dir=tmp_path, observer=observer
+    ):
+        await eventually(lambda: bool(observer.connections), 5, "the first failed attempt")
+        await asyncio.sleep(0.6)  # a few more attempts with back-off
+    assert observer.connections == [("opcua", endpoint, False)]

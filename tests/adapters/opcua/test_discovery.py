@@ -20,6 +20,7 @@ class FakeSpace:
     nodes: dict[str, tuple[str, str, NodeKind, bool, Any, str, bool]] = field(default_factory=dict)
     counter: int = 0
     browsed: int = 0
+    requests: int = 0
 
     def add(self, parent: str, name: str, kind: NodeKind = NodeKind.OBJECT, **kw: Any) -> str:
         self.counter += 1
@@ -45,21 +46,12 @@ class FakeSpace:
 
     async def browse(self, node_ids: Sequence[str]) -> dict[str, list[Reference]]:
         self.browsed += len(node_ids)
+        self.requests += 1
         out: dict[str, list[Reference]] = {n: [] for n in node_ids}
         for nid, (parent, name, kind, prop, *_rest) in self.nodes.items():
             if parent in out:
                 out[parent].append(Reference(nid, name, kind, prop, 2, name))
         return out
-
-    async def resolve_path(self, names: Sequence[str]) -> str | None:
-        current = OBJECTS
-        for name in names[1:]:
-            children = (await self.browse([current]))[current]
-            match = [c for c in children if c.name == name]
-            if not match:
-                return None
-            current = match[0].node_id
-        return current
 
     async def browse_name(self, node_id: str) -> str | None:
         return self.nodes[node_id][1] if node_id in self.nodes else None
@@ -183,3 +175,40 @@ async def test_missing_root_is_an_error_naming_it() -> None:
         await discover(
             space, source("opc.tcp://h:1", discovery={"root": "Objects/Nowhere"}), "urn:s"
         )
+
+
+async def test_many_listed_devices_cost_one_browse_per_level_not_per_device() -> None:
+    space = FakeSpace()
+    folder = space.add(OBJECTS, "DeviceSet")
+    for n in range(60):
+        pump = space.device(folder, f"pump-{n:02d}", "Flow", **DI)
+        space.add(space.add(pump, "Motor"), "Speed", NodeKind.VARIABLE)
+    config = source(
+        "opc.tcp://h:1",
+        discovery={"root": "Objects/DeviceSet"},
+        devices=[
+            {"id": f"p{n}", "browse_path": f"Objects/DeviceSet/pump-{n:02d}"} for n in range(60)
+        ],
+    )
+    result = await discover(space, config, "urn:s")
+    assert sorted(d.info.key for d in result.devices) == sorted(f"p{n}" for n in range(60))
+    assert all([p.key for p in d.info.points] == ["Flow", "Motor/Speed"] for d in result.devices)
+    # resolving: Objects, DeviceSet; walking: DeviceSet, the pumps, their Motors, the leaves
+    assert space.requests <= 6
+
+
+async def test_a_device_nested_in_a_listed_device_is_still_discovered() -> None:
+    space, _ = _plant()
+    config = source(
+        "opc.tcp://h:1",
+        discovery={"root": "Objects/Plant"},
+        devices=[{"id": "pump", "browse_path": "Objects/Plant/Line2/Pump-1"}],
+    )
+    result = await discover(space, config, "urn:s")
+    devices = {d.info.key: d.info for d in result.devices}
+    assert sorted(devices) == [
+        "pump",
+        "urn:s/Objects/Plant/Line2/Pump-1/Valve-1",
+        "urn:s/Objects/Plant/Press-1",
+    ]
+    assert [p.key for p in devices["pump"].points] == ["Flow", "Motor/Speed"]

@@ -1,3 +1,4 @@
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,13 @@ def test_refusal_names_the_server_and_the_remedy(tmp_path: Path) -> None:
     store.check("opc.tcp://h:1", "urn:a", _der(tmp_path, "a"))
     with pytest.raises(ServerNotTrusted, match=r"opc\.tcp://h:1 \(urn:a\).*delete .*urn_a\.der"):
         store.check("opc.tcp://h:1", "urn:a", _der(tmp_path, "b"))
+
+
+def test_connections_starting_together_share_one_certificate(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        made = list(
+            pool.map(lambda _: ensure_client_certificate(tmp_path, "urn:tally:c"), range(5))
+        )
+    assert len({c.cert_der for c in made}) == 1
+    assert made[0].cert_path.read_bytes() == made[0].cert_der
+    assert sorted(p.name for p in (tmp_path / "own").iterdir()) == ["cert.der", "key.pem"]

@@ -102,3 +102,32 @@ async def test_changed_server_certificate_is_refused_once_pinned(tmp_path: Path)
             await eventually(lambda: adapter.sessions == 2, 15, "reconnecting to the pinned server")
     finally:
         await sim.stop()
+
+
+async def test_untrusted_server_is_refused_in_list_mode_until_its_certificate_is_moved(
+    sim: OpcUaSimulatorServer, tmp_path: Path
+) -> None:
+    config = source(
+        sim.endpoint,
+        security=SECURE,
+        auth={"kind": "username", "username": "operator", "password": "s3cret"},
+        trust={"mode": "list"},
+    )
+    sink = RecordingSink()
+    async with OpcUaAdapter(config, sink, data_dir=tmp_path) as adapter:
+        await eventually(lambda: adapter.last_error is not None, 10, "the refusal")
+        pki = tmp_path / "opcua-pki"
+        [rejected] = list((pki / "rejected").iterdir())
+        assert sim.certificate is not None and rejected.read_bytes() == sim.certificate.cert_der
+        message = adapter.last_error or ""
+        # what was refused, and what to do about it
+        assert sim.endpoint in message and sim.application_uri in message
+        assert f"not in the trust list {pki / 'trusted'}" in message
+        assert f"move {rejected} into {pki / 'trusted'}" in message
+        assert not adapter.connected and not sink.samples()
+        (pki / "trusted").mkdir(exist_ok=True)
+        rejected.rename(pki / "trusted" / rejected.name)
+        # the next attempt (back-off at most 1 s here) trusts it: no restart needed
+        assert await adapter.wait_ready(10), adapter.last_error
+        await eventually(lambda: bool(sink.samples()), 10, "samples over SignAndEncrypt")
+        assert adapter.sessions == 1

@@ -64,6 +64,7 @@ async def test_fleet_devices_are_served_and_collected_under_their_fleet_ids(tmp_
         configs = device_configs(manifest)
         [entry] = configs
         assert isinstance(entry, OpcUaSource)
+        assert entry.control.writable == ["kiln-1/Target"]  # the fleet's writable points only
         # the generated entry is a valid `devices:` item of the collector configuration
         dumped = entry.model_dump(mode="json")
         dumped["auth"]["password"] = "pw"  # SecretStr dumps masked

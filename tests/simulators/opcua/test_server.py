@@ -93,3 +93,35 @@ async def test_subscriptions_can_be_refused(tmp_path: Path) -> None:
                 await connected.create_subscription(100, None)
     finally:
         await server.stop()
+
+
+async def test_a_point_can_be_given_a_bad_status_that_survives_updates(
+    sim: OpcUaSimulatorServer, client: Any
+) -> None:
+    force = await (await _device(client, "press-01")).get_child("Force")
+    await sim.set_status("press-01", "Force", "BadSensorFailure")
+    try:
+        first = await force.read_data_value(raise_on_bad_status=False)
+        await asyncio.sleep(1.2)  # two update periods: updated, same status
+        later = await force.read_data_value(raise_on_bad_status=False)
+        for data in (first, later):
+            assert data.StatusCode.value == ua.StatusCodes.BadSensorFailure
+        assert later.SourceTimestamp > first.SourceTimestamp
+    finally:
+        await sim.set_status("press-01", "Force", ua.StatusCodes.Good)
+    assert (await force.read_data_value()).StatusCode.is_good()
+
+
+async def test_a_removed_point_is_gone_from_the_address_space(tmp_path: Path) -> None:
+    server = OpcUaSimulatorServer(default_devices(), port=free_port())
+    await server.start()
+    try:
+        async with Client(server.endpoint, timeout=5) as connected:
+            pump = await _device(connected, "pump-01")
+            assert await (await pump.get_child("FlowRate")).read_value() > 0
+            await server.remove_point("pump-01", "FlowRate")
+            with pytest.raises(ua.UaStatusCodeError):
+                await pump.get_child("FlowRate")
+            assert await (await pump.get_child("State")).read_value() == "running"
+    finally:
+        await server.stop()
