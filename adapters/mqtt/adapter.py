@@ -8,26 +8,30 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from adapters.base import (
+    NULL_OBSERVER,
+    AdapterObserver,
     DeviceEvent,
     DeviceEventKind,
     PointInfo,
     Sample,
     Sink,
+    Value,
     utcnow,
 )
+from adapters.control import ControlTargetUnknown
 from adapters.mqtt.client import BrokerSettings, MqttClient, Received, Will
 from adapters.mqtt.config import MqttConnection
+from adapters.mqtt.control import MqttControl
 from adapters.mqtt.devices import DeviceBook, KnownDevice, check_id_part, invalid_codes
 from adapters.mqtt.handoff import Handoff
 from adapters.mqtt.json_mapping import (
     JsonTopicMapper,
-    MappedValue,
     MappingError,
     TopicTemplate,
     parse_json_object,
@@ -49,6 +53,10 @@ PROPERTY_FIELDS = {
     "Properties/Enterprise": "enterprise",
 }
 SIMULATED_PROPERTY = "Properties/Simulated"
+LATENCY_SAMPLE_EVERY = 100  # observe the handling time of one message in this many
+YIELD_EVERY = 200  # messages handled before letting the event loop run other tasks
+STATE_PREFIX = f"{codec.NAMESPACE}/STATE/"
+SPARKPLUG_PREFIX = f"{codec.NAMESPACE}/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,25 @@ class _Identification:
         self.paths = paths
 
 
+class _Route:
+    """What a topic is for, worked out once per topic (the hot path looks it up)."""
+
+    __slots__ = ("bound", "device", "error", "kind", "target", "topic")
+
+    def __init__(
+        self,
+        kind: str,
+        target: Any = None,
+        bound: dict[str, str] | None = None,
+        error: MappingError | None = None,
+    ) -> None:
+        self.kind = kind  # json, identification, ack, sparkplug, state, none
+        self.target = target  # the JsonTopicMapper, _Identification or SparkplugTopic
+        self.bound = bound or {}
+        self.error = error
+        self.device: KnownDevice | None = None  # json: the device, once admitted
+
+
 class MqttAdapter:
     """Subscribes to one broker and turns JSON and Sparkplug B messages into records."""
 
@@ -81,10 +108,12 @@ class MqttAdapter:
         sink: Sink,
         *,
         clock: Callable[[], float] = time.monotonic,
+        observer: AdapterObserver = NULL_OBSERVER,
     ) -> None:
         self.config = config
         self.sink = sink
         self._clock = clock
+        self._observer = observer
         self.book = DeviceBook(config)
         self.rejections_log = Rejections(f"mqtt connection {config.id}", clock=clock)
         self._json = [JsonTopicMapper(t) for t in config.topics]
@@ -99,6 +128,7 @@ class MqttAdapter:
                     "park": JsonPath(i.park),
                     "enterprise": JsonPath(i.enterprise),
                     "simulated": JsonPath(i.simulated),
+                    "writable": JsonPath(i.writable),
                 },
             )
             for i in config.identification
@@ -107,6 +137,10 @@ class MqttAdapter:
         self._sessions = (
             SparkplugSessions(sp.rebirth_interval, config.limits.max_devices) if sp else None
         )
+        self.control = MqttControl(config, self.book, self._sessions, self._get_client, observer)
+        self._routes: dict[str, _Route] = {}
+        self._route_limit = 4 * config.limits.max_devices + 1024
+        self._entity_keys: dict[Entity, str] = {}
         self._messages = 0
         self._samples = 0
         self._rebirths = 0
@@ -114,6 +148,9 @@ class MqttAdapter:
         self._client: MqttClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
+
+    def _get_client(self) -> MqttClient | None:
+        return self._client
 
     # Public surface -------------------------------------------------------------------
 
@@ -149,6 +186,10 @@ class MqttAdapter:
         for ident in self.config.identification:
             f = TopicTemplate(ident.topic).subscription
             subs[f] = max(ident.qos, subs.get(f, 0))
+        commands = self.config.control.json_commands
+        if commands is not None:
+            f = TopicTemplate(commands.ack_topic).subscription
+            subs[f] = max(commands.qos, subs.get(f, 0))
         if self.config.sparkplug is not None:
             for group in self.config.sparkplug.groups:
                 f = f"{codec.NAMESPACE}/{group}/#"
@@ -176,10 +217,18 @@ class MqttAdapter:
         self._task = asyncio.create_task(self._consume(), name=f"mqtt-{self.config.id}")
 
     async def wait_ready(self, within: float = 10.0) -> bool:
-        """Wait up to `within` seconds until connected and every subscription is acknowledged."""
-        if self._client is None:
-            raise RuntimeError("start() the adapter first")
-        return await asyncio.to_thread(self._client.wait_subscribed, within)
+        """Wait up to `within` seconds until connected and every subscription is acknowledged.
+
+        When the adapter was not started yet (e.g. its run() task has not begun), wait for
+        that too.
+        """
+        deadline = time.monotonic() + within
+        while self._client is None:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        remaining = max(0.0, deadline - time.monotonic())
+        return await asyncio.to_thread(self._client.wait_subscribed, remaining)
 
     async def stop(self, drain_within: float = 5.0) -> None:
         """Disconnect, then process what was already received (for up to drain_within s)."""
@@ -233,19 +282,92 @@ class MqttAdapter:
             raise RuntimeError("start() the adapter first")
         self._client.publish(topic, payload, qos, retain)
 
+    # Control (the contract of adapters/control.py) ------------------------------------
+
+    def controls(self, device: str) -> bool:
+        """Report whether `device` was found (or is declared) behind this connection."""
+        return self.control.controls(device)
+
+    async def read(self, device: str, point: str) -> Sample:
+        """Return the last value received live for the point.
+
+        MQTT has no request/response read: devices publish when they choose, so this is
+        the newest live sample the connection received, not a fresh request. Raises
+        ControlUnavailable when none was received or the device is not reachable now.
+        """
+        return await self.control.read(device, point)
+
+    async def write(self, device: str, point: str, value: Value) -> Value:
+        """Send a write and return the value the device confirmed.
+
+        JSON devices: a command on `control.json_commands.command_topic`, confirmed by the
+        ack with the same request id (a negative ack raises ControlRejected). Sparkplug B
+        devices: a DCMD, confirmed by the next DDATA carrying the requested value; when
+        only other values come back before `control.timeout`, the last of them is
+        returned (the device did not take the value). Nothing is sent for unknown or
+        non-writable points, wrong value types, or an unreachable device
+        (ControlTargetUnknown, ControlNotAllowed, ControlUnavailable). ControlTimeout:
+        no confirmation in time.
+        """
+        return await self.control.write(device, point, value)
+
     # Processing -----------------------------------------------------------------------
 
     async def _consume(self) -> None:
-        assert self._handoff is not None
-        while (message := await self._handoff.get()) is not None:
+        handoff = self._handoff
+        assert handoff is not None
+        observe = self._observer.request_observed
+        countdown = LATENCY_SAMPLE_EVERY
+        process = self.process
+        while messages := await handoff.get_all():
+            for index, message in enumerate(messages, 1):
+                if not index % YIELD_EVERY:
+                    await asyncio.sleep(0)  # a long batch must not starve the loop's other tasks
+                try:
+                    countdown -= 1
+                    if countdown:
+                        await process(message)
+                    else:
+                        countdown = LATENCY_SAMPLE_EVERY
+                        started = time.perf_counter()
+                        await process(message)
+                        observe(self.protocol, "message", time.perf_counter() - started)
+                except Exception:
+                    log.exception(
+                        "mqtt connection %s: failed on topic %r", self.config.id, message.topic
+                    )
+                finally:
+                    handoff.done()
+
+    def _route(self, topic: str) -> _Route:
+        if self._sessions is not None and topic.startswith(SPARKPLUG_PREFIX):
+            if topic.startswith(STATE_PREFIX):
+                return _Route("state")  # host application state, ours or another host's
             try:
-                await self.process(message)
-            except Exception:
-                log.exception(
-                    "mqtt connection %s: failed on topic %r", self.config.id, message.topic
-                )
-            finally:
-                self._handoff.done()
+                parsed = codec.parse_topic(topic)
+                for part, what in (
+                    (parsed.group, "group id"),
+                    (parsed.edge_node, "edge node id"),
+                    (parsed.device, "device id"),
+                ):
+                    if part is not None:
+                        check_id_part(part, f"Sparkplug {what}")
+            except MappingError as exc:
+                return _Route("none", error=exc)
+            return _Route("sparkplug", parsed)
+        if self.control.ack_template is not None:
+            bound = self.control.ack_template.match(topic)
+            if bound is not None:
+                return _Route("ack", bound=bound)
+        for ident in self._ident:
+            bound = ident.template.match(topic)
+            if bound is not None:
+                return _Route("identification", ident, bound)
+        for mapper in self._json:
+            bound = mapper.template.match(topic)
+            if bound is not None:
+                return _Route("json", mapper, bound)
+        return _Route("none", error=MappingError(Reason.BAD_TOPIC, "no topic mapping matches"))
 
     async def process(self, message: Received) -> None:
         """Turn one received message into records; refusals are counted, never raised."""
@@ -260,20 +382,23 @@ class MqttAdapter:
                     Reason.OVERSIZED_PAYLOAD,
                     f"{len(message.payload)} bytes, limits.max_payload_bytes={limit}",
                 )
-            if self._sessions is not None and topic.startswith(codec.NAMESPACE + "/"):
-                await self._sparkplug(topic, message)
-                return
-            for ident in self._ident:
-                bound = ident.template.match(topic)
-                if bound is not None:
-                    await self._identify(ident, bound, topic, message)
-                    return
-            for mapper in self._json:
-                bound = mapper.template.match(topic)
-                if bound is not None:
-                    await self._telemetry(mapper, bound, topic, message)
-                    return
-            raise MappingError(Reason.BAD_TOPIC, "no topic mapping matches")
+            route = self._routes.get(topic)
+            if route is None:
+                route = self._route(topic)
+                if len(self._routes) >= self._route_limit:
+                    self._routes.clear()  # a flood of topics: start over rather than grow
+                self._routes[topic] = route
+            kind = route.kind
+            if kind == "json":
+                await self._telemetry(route, topic, message)
+            elif kind == "sparkplug":
+                await self._sparkplug(route.target, topic, message)
+            elif kind == "identification":
+                await self._identify(route.target, route.bound, topic, message)
+            elif kind == "ack":
+                self.control.on_ack(route.bound, topic, message.payload)
+            elif route.error is not None:
+                raise route.error
         except MappingError as exc:
             self.rejections_log.reject(exc.reason, topic, exc.detail)
 
@@ -285,7 +410,7 @@ class MqttAdapter:
         self, bound: dict[str, str], topic: str
     ) -> tuple[str, dict[str, str], dict[str, str | None]]:
         device = check_id_part(bound["device"], "device segment")
-        key = self.book.key(device)
+        key = self.book.json_key(device)
         identity = {"broker": self.config.url, "topic": topic, "device": device}
         classification: dict[str, str | None] = {
             "device_type": bound.get("type"),
@@ -302,12 +427,24 @@ class MqttAdapter:
     async def _identify(
         self, ident: _Identification, bound: dict[str, str], topic: str, message: Received
     ) -> None:
+        if not message.payload:
+            return  # an empty message clears a retained identification: nothing to learn
         document = parse_json_object(message.payload)
         key, identity, classification = self._bound_device(bound, topic)
         simulated: bool | None = None
+        writable: list[str] | None = None
         for field, path in ident.paths.items():
             found, raw = path.find(document)
             if not found or raw is None:
+                continue
+            if field == "writable":
+                if isinstance(raw, list) and all(isinstance(k, str) for k in raw):
+                    writable = raw
+                else:
+                    self._report(
+                        [MappingError(Reason.WRONG_TYPE, f"{path.path}: expected point keys")],
+                        topic,
+                    )
                 continue
             if field == "simulated":
                 if isinstance(raw, bool):
@@ -330,71 +467,94 @@ class MqttAdapter:
                 continue
             classification[field] = raw
         device, changed = self.book.admit(key, identity, classification, simulated)
+        device.segments = bound
+        if writable is not None and self.book.report_writable(device, writable):
+            changed = True
         if changed:
             await self._register(device)
 
-    async def _telemetry(
-        self, mapper: JsonTopicMapper, bound: dict[str, str], topic: str, message: Received
-    ) -> None:
+    async def _telemetry(self, route: _Route, topic: str, message: Received) -> None:
+        # The hot path: after a topic's first message, its device comes from the route.
+        mapper: JsonTopicMapper = route.target
         document = parse_json_object(message.payload)
-        key, identity, classification = self._bound_device(bound, topic)
-        mapped = mapper.map(document, message.received)
-        self._report(mapped.problems, topic)
-        if not mapped.values:
+        device = route.device
+        if device is not None and self.book.devices.get(device.info.key) is not device:
+            device = route.device = None  # forgotten since: admit it again
+        if device is None:
+            key, identity, classification = self._bound_device(route.bound, topic)
+        else:
+            key = device.info.key
+        mapped = mapper.map(document, message.received, None if device is None else device.points)
+        values = mapped.values
+        if not values:
+            if mapped.problems:  # each refused field is counted once, not the message again
+                self._report(mapped.problems, topic)
+                return
             raise MappingError(Reason.MISSING_FIELD, "the message carries no usable point")
-        device, changed = self.book.admit(key, identity, classification)
-        accepted, refused, grown = self.book.add_points(
-            device, (_point_info(v) for v in mapped.values)
-        )
-        self._report(refused, topic)
-        if changed or grown:
-            await self._register(device)
+        if mapped.problems:
+            self._report(mapped.problems, topic)
+        changed = False
+        if device is None:
+            device, changed = self.book.admit(key, identity, classification)
+            device.segments = route.bound
+            route.device = device
+        points = device.points
+        accepted: Collection[str] = points
+        if changed or mapped.unknown:
+            accepted, refused, grown = self.book.add_points(
+                device, (mapper.point_info(v) for v in values)
+            )
+            self._report(refused, topic)
+            if changed or grown:
+                await self._register(device)
         live = not message.retain or mapper.config.timestamp is not None
-        for value in mapped.values:
-            if value.point in accepted:
-                await self._put(
-                    Sample(key, value.point, mapped.ts, value.value, value.quality, live=live)
-                )
+        if live and not device.online:  # a JSON device is online from its first live message
+            device.online = True
+            await self.sink.put(DeviceEvent(DeviceEventKind.ONLINE, key, message.received))
+        put, last, ts = self.sink.put, device.last, mapped.ts
+        stored = 0
+        for point, value, quality in values:
+            if point in accepted:
+                sample = Sample(key, point, ts, value, quality, live)
+                if live:
+                    last[point] = sample
+                stored += 1
+                await put(sample)
+        self._samples += stored
 
-    async def _sparkplug(self, topic: str, message: Received) -> None:
+    async def _sparkplug(self, parsed: codec.SparkplugTopic, topic: str, message: Received) -> None:
         assert self._sessions is not None
-        if topic.startswith(f"{codec.NAMESPACE}/STATE/"):
-            return  # host application state, ours or another host's
-        parsed = codec.parse_topic(topic)
-        for part, what in (
-            (parsed.group, "group id"),
-            (parsed.edge_node, "edge node id"),
-            (parsed.device, "device id"),
-        ):
-            if part is not None:
-                check_id_part(part, f"Sparkplug {what}")
         payload = codec.decode_payload(message.payload)
         outcome = self._sessions.handle(parsed, payload, message.received, self._clock())
-        self._report(outcome.problems, topic)
+        if outcome.problems:
+            self._report(outcome.problems, topic)
         if outcome.rebirth is not None:
             self._ask_rebirth(*outcome.rebirth)
-        registered: set[str] = set()
         for birth in outcome.births:
-            key = await self._birth(birth, outcome.samples, topic)
-            if key is not None:
-                registered.add(key)
-        for sample in outcome.samples:
-            await self._metric_sample(sample, topic)
+            await self._birth(birth, outcome.samples, topic)
+        if outcome.samples:
+            await self._metric_samples(outcome.samples, topic)
         for entity in outcome.deaths:
             key = self._entity_key(entity)
-            if self.book.get(key) is not None:
-                await self._put(DeviceEvent(DeviceEventKind.OFFLINE, key, message.received))
+            dead = self.book.get(key)
+            if dead is not None:
+                dead.online = False
+                await self.sink.put(DeviceEvent(DeviceEventKind.OFFLINE, key, message.received))
 
     def _entity_key(self, entity: Entity) -> str:
-        group, edge, device = entity
-        return self.book.key(group, edge) if device is None else self.book.key(group, edge, device)
+        key = self._entity_keys.get(entity)
+        if key is None:
+            if len(self._entity_keys) >= self._route_limit:
+                self._entity_keys.clear()
+            key = self._entity_keys[entity] = self.book.sparkplug_key(*entity)
+        return key
 
-    async def _birth(self, birth: Birth, samples: list[MetricSample], topic: str) -> str | None:
+    async def _birth(self, birth: Birth, samples: list[MetricSample], topic: str) -> None:
         group, edge, device_id = birth.entity
         if device_id is None and not (
             self.config.sparkplug and self.config.sparkplug.register_edge_nodes
         ):
-            return None
+            return
         key = self._entity_key(birth.entity)
         classification: dict[str, str | None] = {}
         simulated: bool | None = None
@@ -416,7 +576,9 @@ class MqttAdapter:
             device, _ = self.book.admit(key, identity, classification, simulated)
         except MappingError as exc:
             self._report([exc], topic)
-            return None
+            return
+        device.entity = birth.entity
+        self.book.report_writable(device, (m.name for m in birth.metrics if m.writable))
         points = [
             PointInfo(
                 key=m.name,
@@ -429,35 +591,49 @@ class MqttAdapter:
         _, refused, _ = self.book.add_points(device, points)
         self._report(refused, topic)
         await self._register(device)
-        await self._put(DeviceEvent(DeviceEventKind.ONLINE, key, utcnow()))
-        return key
+        device.online = True
+        await self.sink.put(DeviceEvent(DeviceEventKind.ONLINE, key, utcnow()))
 
-    async def _metric_sample(self, sample: MetricSample, topic: str) -> None:
-        if sample.metric.name.startswith(CONTROL_PREFIXES):
-            return
-        key = self._entity_key(sample.entity)
-        device = self.book.get(key)
-        if device is None:
-            if sample.entity[2] is not None:
+    async def _metric_samples(self, samples: list[MetricSample], topic: str) -> None:
+        put, writes = self.sink.put, self.control.writes
+        watching = bool(writes)  # a write waits for its confirming DDATA
+        entity: Entity | None = None
+        key = ""
+        device: KnownDevice | None = None
+        stored = 0
+        for sample in samples:
+            name = sample.metric.name
+            if name.startswith(CONTROL_PREFIXES):
+                continue
+            if sample.entity != entity:
+                entity = sample.entity
+                key = self._entity_key(entity)
+                device = self.book.get(key)
+            if device is None:
+                if entity[2] is not None:
+                    self._report(
+                        [MappingError(Reason.DEVICE_LIMIT, f"device {key} was refused at birth")],
+                        topic,
+                    )
+                continue
+            if name not in device.points:
                 self._report(
-                    [MappingError(Reason.DEVICE_LIMIT, f"device {key} was refused at birth")],
+                    [
+                        MappingError(
+                            Reason.POINT_LIMIT, f"device {key}: metric {name} was refused at birth"
+                        )
+                    ],
                     topic,
                 )
-            return
-        if sample.metric.name not in device.points:
-            self._report(
-                [
-                    MappingError(
-                        Reason.POINT_LIMIT,
-                        f"device {key}: metric {sample.metric.name} was refused at birth",
-                    )
-                ],
-                topic,
-            )
-            return
-        await self._put(
-            Sample(key, sample.metric.name, sample.ts, sample.value, sample.quality, sample.live)
-        )
+                continue
+            record = Sample(key, name, sample.ts, sample.value, sample.quality, sample.live)
+            if sample.live:
+                device.last[name] = record
+                if watching:
+                    writes.observed(key, name, sample.value)
+            stored += 1
+            await put(record)
+        self._samples += stored
 
     def _ask_rebirth(self, group: str, edge: str) -> None:
         if self._client is None:
@@ -466,17 +642,13 @@ class MqttAdapter:
         self._client.publish(topic, codec.rebirth_request(utcnow()), qos=0)
         self._rebirths += 1
         log.info(
-            "mqtt connection %s: asked edge node %s/%s to rebirth", self.config.id, group, edge
-        )
+            "mqtt connection %s: asked edge node %s/%s to rebirth", self.config.id, group, edge,
+            extra={"device": self._entity_key((group, edge, None))},
+        )  # fmt: skip
 
     async def _register(self, device: KnownDevice) -> None:
-        info = device.registration()
-        await self._put(DeviceEvent(DeviceEventKind.REGISTERED, info.key, utcnow(), info=info))
-
-    async def _put(self, record: Sample | DeviceEvent) -> None:
-        if isinstance(record, Sample):
-            self._samples += 1
-        await self.sink.put(record)
+        info = self.book.registration(device)
+        await self.sink.put(DeviceEvent(DeviceEventKind.REGISTERED, info.key, utcnow(), info=info))
 
     # Connection -----------------------------------------------------------------------
 
@@ -512,7 +684,8 @@ class MqttAdapter:
         )
 
     def _on_connect(self, session_present: bool) -> None:
-        # Runs on paho's thread; publishing is thread-safe.
+        # Runs on paho's thread; publishing and the observer are thread-safe.
+        self._observer.connection_changed(self.protocol, self.config.url, True)
         log.info(
             "mqtt connection %s: connected to %s (session present: %s)",
             self.config.id,
@@ -524,11 +697,16 @@ class MqttAdapter:
             self._client.publish(state.topic, state.payload, state.qos, state.retain)
 
     def _on_disconnect(self, reason: str) -> None:
+        self._observer.connection_changed(self.protocol, self.config.url, False)
+        if self._stopped.is_set():
+            log.info("mqtt connection %s: disconnected from %s", self.config.id, self.config.url)
+            return
         log.warning(
             "mqtt connection %s: lost %s (%s); reconnecting with backoff",
             self.config.id,
             self.config.url,
             reason,
+            extra={"endpoint": self.config.url},
         )
 
 
@@ -537,8 +715,38 @@ class MqttAdapters:
 
     protocol = "mqtt"
 
-    def __init__(self, connections: Sequence[MqttConnection], sink: Sink) -> None:
-        self.adapters = [MqttAdapter(c, sink) for c in connections if c.enabled]
+    def __init__(
+        self,
+        connections: Sequence[MqttConnection],
+        sink: Sink,
+        *,
+        observer: AdapterObserver = NULL_OBSERVER,
+    ) -> None:
+        self.adapters = [MqttAdapter(c, sink, observer=observer) for c in connections if c.enabled]
+
+    async def wait_ready(self, within: float = 10.0) -> bool:
+        """Wait up to `within` seconds until every connection is subscribed."""
+        ready = await asyncio.gather(*(a.wait_ready(within) for a in self.adapters))
+        return all(ready)
+
+    def controls(self, device: str) -> bool:
+        """Report whether any connection serves `device`."""
+        return any(a.controls(device) for a in self.adapters)
+
+    def _adapter(self, device: str) -> MqttAdapter:
+        for adapter in self.adapters:
+            if adapter.controls(device):
+                return adapter
+        ids = ", ".join(a.config.id for a in self.adapters) or "none"
+        raise ControlTargetUnknown(f"no mqtt connection ({ids}) serves device {device}")
+
+    async def read(self, device: str, point: str) -> Sample:
+        """Return the last value received live for the point (see MqttAdapter.read)."""
+        return await self._adapter(device).read(device, point)
+
+    async def write(self, device: str, point: str, value: Value) -> Value:
+        """Write and return the value the device confirmed (see MqttAdapter.write)."""
+        return await self._adapter(device).write(device, point, value)
 
     @property
     def rejections(self) -> Counter[str]:
@@ -555,13 +763,3 @@ class MqttAdapters:
     async def stop(self) -> None:
         """Stop every connection, processing what each had already received."""
         await asyncio.gather(*(a.stop() for a in self.adapters))
-
-
-def _point_info(value: MappedValue) -> PointInfo:
-    return PointInfo(
-        key=value.point,
-        address=value.address,
-        data_type=value.data_type,
-        unit=value.unit,
-        description=value.description,
-    )

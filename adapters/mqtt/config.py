@@ -20,6 +20,12 @@ from adapters.mqtt.jsonpath import JsonPath
 SEGMENT = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
 KNOWN_SEGMENTS = frozenset({"device", "type", "industry", "region", "park", "enterprise"})
 QoS = Literal[0, 1, 2]
+ID_PART = r"^[A-Za-z0-9_.:@-]+$"
+
+
+def astuple(address: SparkplugAddress | None) -> tuple[str | None, ...]:
+    """Return (group, edge node, device) of a Sparkplug address (empty for None)."""
+    return () if address is None else (address.group, address.edge_node, address.device)
 
 
 class Strict(BaseModel):
@@ -151,13 +157,20 @@ class IdentificationTopic(Strict):
     park: str = "$.park"
     enterprise: str = "$.enterprise"
     simulated: str = "$.simulated"
+    writable: str = Field(
+        "$.writable",
+        description="JSON path of a list of point keys the device reports writable (Tally "
+        "writes them only when control.allow_reported_writable also allows it).",
+    )
 
     @field_validator("topic")
     @classmethod
     def _template(cls, value: str) -> str:
         return check_template(value)
 
-    @field_validator("name", "type", "industry", "region", "park", "enterprise", "simulated")
+    @field_validator(
+        "name", "type", "industry", "region", "park", "enterprise", "simulated", "writable"
+    )
     @classmethod
     def _paths(cls, value: str) -> str:
         return check_path(value)
@@ -209,6 +222,93 @@ class HandoffConfig(Strict):
     block_timeout: float = Field(10.0, gt=0, le=600)
 
 
+class SparkplugAddress(Strict):
+    """Where a Sparkplug B device (or, without `device`, an edge node) lives."""
+
+    group: str = Field(min_length=1, max_length=120, pattern=ID_PART)
+    edge_node: str = Field(min_length=1, max_length=120, pattern=ID_PART)
+    device: str | None = Field(None, min_length=1, max_length=120, pattern=ID_PART)
+
+
+class DeclaredPoint(Strict):
+    """What the operator declares about one point of a declared device."""
+
+    key: str = Field(min_length=1, max_length=200)
+    unit: str | None = None
+    description: str | None = None
+    writable: bool = Field(False, description="Tally may write this point (control).")
+
+
+class MqttDevice(DeviceDeclaration):
+    """A device declared behind a connection: its `id` is its key, its fields win.
+
+    Give `topic_device` (the `{device}` segment of its JSON topics) or `sparkplug`
+    (its group, edge node and device id). Devices that are not declared are still
+    discovered, under derived keys.
+    """
+
+    topic_device: str | None = Field(
+        None, min_length=1, max_length=120, pattern=ID_PART, description="JSON {device} segment."
+    )
+    sparkplug: SparkplugAddress | None = None
+    points: list[DeclaredPoint] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_address(self) -> MqttDevice:
+        if (self.topic_device is None) == (self.sparkplug is None):
+            raise ValueError(f"device {self.id!r}: give exactly one of topic_device, sparkplug")
+        keys = [p.key for p in self.points]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"device {self.id!r}: point keys declared twice: {dupes}")
+        return self
+
+
+class JsonCommands(Strict):
+    """How Tally writes to JSON devices: a command topic, and the ack that confirms it.
+
+    The command is `{"request_id": "...", "point": "<key>", "value": <value>}` on
+    `command_topic`; the device answers on `ack_topic` with the same request id, whether
+    it applied the write, and the value it now holds.
+    """
+
+    command_topic: str = Field(
+        description="Template; its segments are filled from the device's telemetry topic."
+    )
+    ack_topic: str = Field(description="Template of the topic the device acknowledges on.")
+    qos: QoS = 1
+    request_id: str = Field("$.request_id", description="JSON path of the request id in an ack.")
+    value: str = Field("$.value", description="JSON path of the confirmed value in an ack.")
+    ok: str = Field("$.ok", description="JSON path of true/false; absent means accepted.")
+    error: str = Field("$.error", description="JSON path of the reason of a negative ack.")
+
+    @field_validator("command_topic", "ack_topic")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        return check_template(value)
+
+    @field_validator("request_id", "value", "ok", "error")
+    @classmethod
+    def _paths(cls, value: str) -> str:
+        return check_path(value)
+
+
+class ControlConfig(Strict):
+    """Control writes on this connection: JSON commands with acks, Sparkplug B DCMD."""
+
+    timeout: float = Field(
+        5.0, gt=0, le=600, description="Seconds to wait for the ack or the confirming DDATA."
+    )
+    json_commands: JsonCommands | None = Field(
+        None, description="Null: JSON devices cannot be written."
+    )
+    allow_reported_writable: list[str] = Field(
+        default_factory=list,
+        description="Point key patterns (fnmatch, e.g. '*setpoint') that may be written when "
+        "the device itself reports them writable; declared writable points need no pattern.",
+    )
+
+
 class MqttConnection(DeviceDeclaration):
     """One broker connection whose topics and Sparkplug births discover devices."""
 
@@ -232,6 +332,10 @@ class MqttConnection(DeviceDeclaration):
     limits: Limits = Limits()
     handoff: HandoffConfig = HandoffConfig()
     simulated: bool = Field(False, description="Mark every device of this connection simulated.")
+    devices: list[MqttDevice] = Field(
+        default_factory=list, description="Declared devices: configured ids, writable points."
+    )
+    control: ControlConfig = ControlConfig()
 
     @field_validator("url")
     @classmethod
@@ -248,6 +352,19 @@ class MqttConnection(DeviceDeclaration):
             raise ValueError("reconnect_max_delay must not be below reconnect_min_delay")
         if self.password is not None and self.username is None:
             raise ValueError("password given without username")
+        ids = [d.id for d in self.devices]
+        addresses = [
+            f"topic_device {d.topic_device}"
+            if d.topic_device is not None
+            else "sparkplug " + "/".join(p for p in astuple(d.sparkplug) if p is not None)
+            for d in self.devices
+        ]
+        for what, seen in (("ids", ids), ("addresses", addresses)):
+            dupes = sorted({str(x) for x in seen if seen.count(x) > 1})
+            if dupes:
+                raise ValueError(f"declared devices: {what} used twice: {', '.join(dupes)}")
+        if any(d.sparkplug for d in self.devices) and self.sparkplug is None:
+            raise ValueError("devices declare sparkplug addresses but 'sparkplug' is not set")
         return self
 
     @property

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from adapters.base import DeviceInfo, PointInfo
-from adapters.mqtt.config import MqttConnection
+from adapters.base import DeviceInfo, PointInfo, Sample
+from adapters.mqtt.config import MqttConnection, MqttDevice, astuple
 from adapters.mqtt.json_mapping import MappingError
 from adapters.mqtt.rejections import Reason
 
@@ -51,26 +52,75 @@ class KnownDevice:
 
     info: DeviceInfo
     points: dict[str, PointInfo] = field(default_factory=dict)
-
-    def registration(self) -> DeviceInfo:
-        """Return the DeviceInfo to register, carrying every point known so far."""
-        return dataclasses.replace(self.info, points=tuple(self.points.values()))
+    declared: MqttDevice | None = None
+    reported_writable: frozenset[str] = frozenset()
+    segments: dict[str, str] = field(default_factory=dict)
+    entity: tuple[str, str, str | None] | None = None
+    online: bool = False
+    last: dict[str, Sample] = field(default_factory=dict)
 
 
 class DeviceBook:
-    """Registers devices and points as they appear, refusing those beyond the limits."""
+    """Registers devices and points as they appear, refusing those beyond the limits.
+
+    A device declared in the configuration keeps its configured id as its key and its
+    declared fields win over what its messages say; others get derived keys.
+    """
 
     def __init__(self, config: MqttConnection) -> None:
         self.config = config
         self.devices: dict[str, KnownDevice] = {}
+        self.declared: dict[str, MqttDevice] = {d.id: d for d in config.devices}
+        self._by_topic = {d.topic_device: d for d in config.devices if d.topic_device}
+        self._by_entity = {astuple(d.sparkplug): d for d in config.devices if d.sparkplug}
+        self._allow = tuple(config.control.allow_reported_writable)
 
     def key(self, *parts: str) -> str:
-        """Return the key of an MQTT device: connection id, then its own id parts."""
+        """Return the derived key of an MQTT device: connection id, then its own id parts."""
         return "/".join((self.config.id, *parts))
+
+    def json_key(self, device: str) -> str:
+        """Return the key of the device named by a JSON topic's {device} segment."""
+        declared = self._by_topic.get(device)
+        return declared.id if declared is not None else self.key(device)
+
+    def sparkplug_key(self, group: str, edge: str, device: str | None) -> str:
+        """Return the key of a Sparkplug B device (or of an edge node, without device)."""
+        declared = self._by_entity.get((group, edge, device))
+        if declared is not None:
+            return declared.id
+        return self.key(group, edge) if device is None else self.key(group, edge, device)
 
     def get(self, key: str) -> KnownDevice | None:
         """Return a known device."""
         return self.devices.get(key)
+
+    def writable(self, device: KnownDevice, point: str) -> bool:
+        """Tell whether Tally may write `point`: declared writable, or reported and allowed."""
+        if device.declared is not None:
+            for declared in device.declared.points:
+                if declared.key == point and declared.writable:
+                    return True
+        return point in device.reported_writable and any(
+            fnmatch.fnmatchcase(point, pattern) for pattern in self._allow
+        )
+
+    def registration(self, device: KnownDevice) -> DeviceInfo:
+        """Return the DeviceInfo to register, carrying every point known so far."""
+        points = tuple(
+            p
+            if p.writable == (w := self.writable(device, k))
+            else dataclasses.replace(p, writable=w)
+            for k, p in device.points.items()
+        )
+        return dataclasses.replace(device.info, points=points)
+
+    def report_writable(self, device: KnownDevice, points: Iterable[str]) -> bool:
+        """Record the points a device reports writable; return whether that changed."""
+        reported = frozenset(points)
+        changed = reported != device.reported_writable
+        device.reported_writable = reported
+        return changed
 
     def admit(
         self,
@@ -82,6 +132,13 @@ class DeviceBook:
         """Return the device (created within the limit) and whether its registration changed."""
         known = self.devices.get(key)
         given = {k: v for k, v in classification.items() if k in CLASSIFICATION and v}
+        declared = self.declared.get(key)
+        if declared is not None:
+            if not declared.enabled:
+                raise MappingError(
+                    Reason.DISABLED_DEVICE, f"device {key} is declared with enabled: false"
+                )
+            given.update({k: v for k, v in _declared_fields(declared).items() if v})
         if known is None:
             if len(self.devices) >= self.config.limits.max_devices:
                 raise MappingError(
@@ -102,7 +159,7 @@ class DeviceBook:
                 simulated=c.simulated or bool(simulated),
                 identity=dict(identity),
             )
-            known = KnownDevice(_classified(info, given))
+            known = KnownDevice(_classified(info, given), declared=declared)
             self.devices[key] = known
             return known, True
         updated = _classified(known.info, given)
@@ -133,7 +190,7 @@ class DeviceBook:
                     )
                 )
                 continue
-            device.points[point.key] = point
+            device.points[point.key] = _with_declared(device.declared, point)
             accepted.add(point.key)
             changed = True
         return accepted, refused, changed
@@ -141,6 +198,30 @@ class DeviceBook:
     def forget(self, key: str) -> None:
         """Drop a device (its points go with it)."""
         self.devices.pop(key, None)
+
+
+def _declared_fields(declared: MqttDevice) -> dict[str, str | None]:
+    return {
+        "name": declared.name,
+        "device_type": declared.type,
+        "industry": declared.industry,
+        "region": declared.region,
+        "park": declared.park,
+        "enterprise": declared.enterprise,
+    }
+
+
+def _with_declared(declared: MqttDevice | None, point: PointInfo) -> PointInfo:
+    if declared is None:
+        return point
+    for p in declared.points:
+        if p.key == point.key:
+            return dataclasses.replace(
+                point,
+                unit=p.unit or point.unit,
+                description=p.description or point.description,
+            )
+    return point
 
 
 def _classified(info: DeviceInfo, given: Mapping[str, str]) -> DeviceInfo:

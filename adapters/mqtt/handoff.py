@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from typing import Generic, Literal, TypeVar
 
 T = TypeVar("T")
@@ -16,7 +17,12 @@ class Handoff(Generic[T]):
     `on_full="block"` makes the producer wait (which stops paho reading the socket and
     so pushes back to the broker over TCP) up to `block_timeout` seconds, then drops;
     `on_full="drop_newest"` drops at once. Every drop is counted in `dropped`.
-    The consumer calls `get` and then `done` once it has finished with an item.
+    The consumer calls `get` (one item) or `get_all` (every waiting item) and then
+    `done` once it has finished with them.
+
+    Cheap per item: a C lock and a deque append. The loop is woken (one
+    `call_soon_threadsafe`) only when the consumer is actually waiting, so a busy
+    consumer takes items in bulk without a wake-up per message.
     """
 
     def __init__(
@@ -27,57 +33,98 @@ class Handoff(Generic[T]):
         block_timeout: float = 10.0,
     ) -> None:
         self._loop = loop
-        self._slots = threading.BoundedSemaphore(capacity)
-        self._queue: asyncio.Queue[T | None] = asyncio.Queue()
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        self._items: deque[T] = deque()
+        self._in_flight = 0  # handed over and not yet done
+        self._closed = False
+        self._waiter: asyncio.Future[None] | None = None
         self._on_full = on_full
         self._block_timeout = block_timeout
-        self._count_lock = threading.Lock()
         self._dropped = 0
         self.capacity = capacity
 
     @property
     def dropped(self) -> int:
         """Items refused because the handoff was full (or the loop had closed)."""
-        with self._count_lock:
+        with self._lock:
             return self._dropped
 
     def offer(self, item: T) -> bool:
         """Hand one item over from the producer thread; False when it was dropped."""
-        if self._on_full == "block":
-            acquired = self._slots.acquire(timeout=self._block_timeout)
-        else:
-            acquired = self._slots.acquire(blocking=False)
-        if not acquired:
-            self._count_drop()
-            return False
-        try:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
-        except RuntimeError:  # the loop is closed: nobody will take it
-            self._slots.release()
-            self._count_drop()
-            return False
+        with self._lock:
+            if self._in_flight >= self.capacity and (
+                self._on_full == "drop_newest"
+                or not self._room.wait_for(
+                    lambda: self._in_flight < self.capacity, self._block_timeout
+                )
+            ):
+                self._dropped += 1
+                return False
+            self._in_flight += 1
+            self._items.append(item)
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            try:
+                self._loop.call_soon_threadsafe(_wake, waiter)
+            except RuntimeError:  # the loop is closed: nobody will take it
+                with self._lock:
+                    self._items.remove(item)
+                    self._in_flight -= 1
+                    self._dropped += 1
+                return False
         return True
 
+    async def _wait(self) -> bool:
+        """Wait until items or the end arrive; False once closed and drained."""
+        while True:
+            with self._lock:
+                if self._items:
+                    return True
+                if self._closed:
+                    return False
+                waiter = self._waiter = self._loop.create_future()
+            await waiter
+
     async def get(self) -> T | None:
-        """Wait for the next item (on the loop); None once `close` was called."""
-        return await self._queue.get()
+        """Wait for the next item (on the loop); None once `close` was called and all taken."""
+        if not await self._wait():
+            return None
+        with self._lock:
+            return self._items.popleft()
+
+    async def get_all(self) -> list[T]:
+        """Wait for items and take every waiting one; [] once closed and all taken."""
+        if not await self._wait():
+            return []
+        with self._lock:
+            items = list(self._items)
+            self._items.clear()
+        return items
 
     def close(self) -> None:
         """Mark the end: items already handed over come first, then `get` returns None.
 
-        Call on the loop after the producer thread has stopped; `call_soon` keeps the
-        order of the producer's earlier `call_soon_threadsafe` deliveries.
+        Call on the loop after the producer thread has stopped.
         """
-        self._loop.call_soon(self._queue.put_nowait, None)
+        with self._lock:
+            self._closed = True
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            _wake(waiter)
 
-    def done(self) -> None:
-        """Release the slot of one item the consumer has finished with."""
-        self._slots.release()
+    def done(self, count: int = 1) -> None:
+        """Release the slots of `count` items the consumer has finished with."""
+        with self._lock:
+            self._in_flight -= count
+            self._room.notify(count)
 
     def pending(self) -> int:
         """Items handed over but not yet taken by the consumer."""
-        return self._queue.qsize()
+        with self._lock:
+            return len(self._items)
 
-    def _count_drop(self) -> None:
-        with self._count_lock:
-            self._dropped += 1
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from adapters.base import Quality, Value
+from adapters.base import PointInfo, Quality, Value
 from adapters.mqtt.config import JsonTopic, TimestampField
 from adapters.mqtt.jsonpath import JsonPath
 from adapters.mqtt.rejections import Reason
@@ -74,10 +74,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_json_object(payload: bytes) -> dict[str, Any]:
     """Decode a payload that must be one JSON object (NaN and Infinity refused)."""
     try:
-        document = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+        document = _DECODER.decode(payload.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise MappingError(Reason.INVALID_JSON, f"payload is not UTF-8: {exc.reason}") from None
     except (ValueError, RecursionError) as exc:
@@ -164,17 +167,15 @@ def auto_type(value: Value) -> str:
     return "string"
 
 
-@dataclass(frozen=True, slots=True)
-class MappedValue:
-    """One point value found in a message."""
+class MappedValue(NamedTuple):
+    """One point value found in a message (its PointInfo: `JsonTopicMapper.point_info`)."""
 
     point: str
     value: Value
-    data_type: str
-    address: str
     quality: Quality = Quality.GOOD
-    unit: str | None = None
-    description: str | None = None
+
+
+_new_tuple = tuple.__new__  # MappedValue without its Python-level __new__ (hot path)
 
 
 @dataclass(slots=True)
@@ -184,6 +185,7 @@ class MappedMessage:
     ts: datetime
     values: list[MappedValue] = field(default_factory=list)
     problems: list[MappingError] = field(default_factory=list)
+    unknown: bool = False  # a value of a point not in `known` (see JsonTopicMapper.map)
 
 
 class JsonTopicMapper:
@@ -193,11 +195,41 @@ class JsonTopicMapper:
         self.config = config
         self.template = TopicTemplate(config.topic)
         self._points = [(p, JsonPath(p.path)) for p in config.points]
+        self._declared = {p.key: p for p in config.points}
+        self._taken = frozenset(self._declared)
         self._object = JsonPath(config.point_object) if config.point_object else None
         self._ts = _timestamp_path(config.timestamp)
 
-    def map(self, document: Mapping[str, Any], received: datetime) -> MappedMessage:
-        """Return the point values of one decoded message; a bad timestamp refuses it whole."""
+    def point_info(self, value: MappedValue) -> PointInfo:
+        """Return how a point first seen with `value` registers: address, type, unit."""
+        declared = self._declared.get(value.point)
+        if declared is not None:
+            return PointInfo(
+                key=declared.key,
+                address=f"{self.config.topic}#{declared.path}",
+                data_type=DATA_TYPE_NAMES[declared.data_type],
+                unit=declared.unit,
+                description=declared.description,
+            )
+        assert self._object is not None
+        data_type = "float64" if value.value is None else auto_type(value.value)
+        return PointInfo(
+            key=value.point,
+            address=f"{self.config.topic}#{self._object.path}.{value.point}",
+            data_type=data_type,
+        )
+
+    def map(
+        self,
+        document: Mapping[str, Any],
+        received: datetime,
+        known: Container[str] | None = None,
+    ) -> MappedMessage:
+        """Return the point values of one decoded message; a bad timestamp refuses it whole.
+
+        With `known` (the points registered so far), `unknown` says whether any value is
+        of another point; without it, every value counts as unknown.
+        """
         ts = received
         if self._ts is not None:
             path, fmt = self._ts
@@ -206,38 +238,35 @@ class JsonTopicMapper:
                 raise MappingError(Reason.MISSING_FIELD, f"timestamp field {path.path} is missing")
             ts = parse_timestamp(raw, fmt, f"timestamp field {path.path}")
         out = MappedMessage(ts=ts)
-        taken: set[str] = set()
         for point, path in self._points:
-            taken.add(point.key)
             found, raw = path.find(document)
             if not found:
                 out.problems.append(
                     MappingError(Reason.MISSING_FIELD, f"point {point.key}: {path.path} is missing")
                 )
                 continue
-            address = f"{self.config.topic}#{path.path}"
-            data_type = DATA_TYPE_NAMES[point.data_type]
             if raw is None:
-                out.values.append(
-                    MappedValue(point.key, None, data_type, address, Quality.BAD, point.unit)
-                )
+                out.values.append(MappedValue(point.key, None, Quality.BAD))
                 continue
             try:
                 value = coerce(raw, point.data_type, f"point {point.key} ({path.path})")
             except MappingError as exc:
                 out.problems.append(exc)
                 continue
-            out.values.append(
-                MappedValue(
-                    point.key, value, data_type, address, unit=point.unit,
-                    description=point.description,
-                )
-            )  # fmt: skip
+            out.values.append(MappedValue(point.key, value))
         if self._object is not None:
-            self._map_object(document, out, taken)
+            self._map_object(document, out, known)
+        if known is None:
+            out.unknown = bool(out.values)
+        elif not out.unknown:
+            out.unknown = any(v.point not in known for v in out.values[: len(self._points)])
         return out
 
-    def _map_object(self, document: Mapping[str, Any], out: MappedMessage, taken: set[str]) -> None:
+    def _map_object(
+        self, document: Mapping[str, Any], out: MappedMessage, known: Container[str] | None
+    ) -> None:
+        # The hot path of JSON telemetry: plain type checks, no per-member allocation
+        # besides the value itself.
         assert self._object is not None
         found, members = self._object.find(document)
         if not found:
@@ -254,23 +283,40 @@ class JsonTopicMapper:
                 )
             )
             return
+        taken = self._taken
+        append = out.values.append
+        good = Quality.GOOD
+        new, value_type = _new_tuple, MappedValue
+        unknown = False
         for key, raw in members.items():
             if key in taken:
                 continue
-            where = f"point {key} ({self._object.path})"
+            if known is not None and key not in known:
+                unknown = True
+            kind = type(raw)
             if not key or len(key) > 200:
-                out.problems.append(MappingError(Reason.WRONG_TYPE, f"{where}: bad point name"))
-                continue
-            address = f"{self.config.topic}#{self._object.path}.{key}"
-            if raw is None:
-                out.values.append(MappedValue(key, None, "float64", address, Quality.BAD))
-                continue
-            try:
-                value = coerce(raw, "auto", where)
-            except MappingError as exc:
-                out.problems.append(exc)
-                continue
-            out.values.append(MappedValue(key, value, auto_type(value), address))
+                out.problems.append(
+                    MappingError(
+                        Reason.WRONG_TYPE, f"point {key[:60]!r} ({self._object.path}): bad name"
+                    )
+                )
+            elif kind is float:
+                if raw - raw == 0.0:  # finite (JSON numbers such as 1e400 parse as inf)
+                    append(new(value_type, (key, raw, good)))
+                else:
+                    out.problems.append(
+                        MappingError(Reason.WRONG_TYPE, f"point {key}: {raw} is not finite")
+                    )
+            elif kind is int or kind is bool or kind is str:
+                append(new(value_type, (key, raw, good)))
+            elif raw is None:
+                append(MappedValue(key, None, Quality.BAD))
+            else:
+                try:
+                    coerce(raw, "auto", f"point {key} ({self._object.path})")
+                except MappingError as exc:
+                    out.problems.append(exc)
+        out.unknown = unknown
 
 
 def _timestamp_path(config: TimestampField | None) -> tuple[JsonPath, str] | None:

@@ -23,6 +23,7 @@ class Reason(enum.StrEnum):
     BAD_TOPIC = "bad_topic"
     BAD_DEVICE_ID = "bad_device_id"
     DEVICE_LIMIT = "device_limit"
+    DISABLED_DEVICE = "disabled_device"
     POINT_LIMIT = "point_limit"
     UNDECODABLE_PROTOBUF = "undecodable_protobuf"
     BAD_BIRTH = "bad_birth"

@@ -68,6 +68,7 @@ class ThrowawayMosquitto:
             [self.binary, "-c", str(conf)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches the owner, which stops the broker in order
         )
         if not wait_listening(self.host, self.port, timeout=10):
             self.stop()

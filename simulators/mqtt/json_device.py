@@ -1,10 +1,14 @@
 """A simulated device that publishes JSON telemetry and a retained identification message.
 
-Topics (the layout `adapters/mqtt/sample.yaml` maps):
-  plant/<industry>/<type>/<device>/identity   retained {"name", "type", "industry", ...}
+Topics (the layout `adapters/mqtt/sample.yaml` maps; `plant` is the spec's topic_root):
+  plant/<industry>/<type>/<device>/identity   retained {"name", "type", ..., "writable": [...]}
   plant/<industry>/<type>/<device>/telemetry  {"ts": epoch ms, "values": {point: value}}
-  plant/<industry>/<type>/<device>/set        command {"point": key, "value": v}
-  plant/<industry>/<type>/<device>/ack        {"point", "value", "ok", "error"}
+  plant/<industry>/<type>/<device>/set        command {"request_id", "point", "value"}
+  plant/<industry>/<type>/<device>/ack        {"request_id", "point", "value", "ok", "error"}
+
+The ack echoes the command's request id (when it has one) and carries the value the
+device holds after the command: refused writes (not writable, wrong type, or a point
+set to `on_write: refuse`) answer `"ok": false` with an error.
 """
 
 from __future__ import annotations
@@ -18,16 +22,19 @@ from typing import Any
 
 from adapters.base import utcnow
 from adapters.mqtt.client import BrokerSettings, MqttClient, Received
-from simulators.mqtt.devices import DeviceSpec, DeviceValues
+from simulators.mqtt.devices import RECONNECT_MAX, DeviceSpec, DeviceValues
 
 log = logging.getLogger(__name__)
 
-TOPIC_ROOT = "plant"
+
+def topic_template(root: str, leaf: str) -> str:
+    """Return the collector's topic template of one message kind under `root`."""
+    return f"{root}/{{industry}}/{{type}}/{{device}}/{leaf}"
 
 
 def device_topic(spec: DeviceSpec, leaf: str) -> str:
     """Return the topic of one of a device's message kinds."""
-    return f"{TOPIC_ROOT}/{spec.industry}/{spec.type}/{spec.id}/{leaf}"
+    return f"{spec.topic_root}/{spec.industry}/{spec.type}/{spec.id}/{leaf}"
 
 
 class JsonDevice:
@@ -44,7 +51,9 @@ class JsonDevice:
         self._commands: list[Received] = []
         self._task: asyncio.Task[None] | None = None
         self._client = MqttClient(
-            BrokerSettings.from_url(broker_url, client_id=f"sim-json-{spec.id}"),
+            BrokerSettings.from_url(
+                broker_url, client_id=f"sim-json-{spec.id}", reconnect_max_delay=RECONNECT_MAX
+            ),
             self._on_message,
         )
         self._client.add_subscription(device_topic(spec, "set"), 1)
@@ -54,12 +63,10 @@ class JsonDevice:
         self._client.start()
         if not await asyncio.to_thread(self._client.wait_subscribed, within):
             raise TimeoutError(f"device {self.spec.id}: broker not reached in {within} s")
-        identity = {
-            "name": self.spec.name or self.spec.id,
-            "type": self.spec.type,
-            "industry": self.spec.industry,
-            "region": self.spec.region,
+        identity: dict[str, Any] = {
+            **self.spec.classification(),
             "simulated": True,
+            "writable": self.spec.writable(),
         }
         self._client.publish(
             device_topic(self.spec, "identity"), json.dumps(identity).encode(), 1, retain=True
@@ -109,16 +116,23 @@ class JsonDevice:
     def _command(self, message: Received) -> None:
         try:
             body = json.loads(message.payload)
-            point, value = body["point"], body["value"]
-        except (ValueError, KeyError, TypeError):
+            point, value = str(body["point"]), body["value"]
+            request_id = body.get("request_id")
+        except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("device %s: ignoring malformed command", self.spec.id)
             return
-        error = self.values.write(str(point), value)
-        if error is None:
-            self.writes.append((str(point), value))
-        ack = {"point": point, "value": self.values.written.get(str(point)), "ok": error is None}
-        if error is not None:
-            ack["error"] = error
+        outcome = self.values.write(point, value)
+        if outcome.error is None:
+            self.writes.append((point, value))
+        ack: dict[str, Any] = {"point": point, "value": outcome.confirmed, "ok": not outcome.error}
+        if request_id is not None:
+            ack = {"request_id": request_id, **ack}
+        if outcome.error is not None:
+            ack["error"] = outcome.error
+            log.info(
+                "device %s: refused write of %r to %s: %s", self.spec.id, value, point,
+                outcome.error, extra={"device": self.spec.id, "point": point},
+            )  # fmt: skip
         self._client.publish(device_topic(self.spec, "ack"), json.dumps(ack).encode(), 1)
-        if error is None:
+        if outcome.error is None:
             self.publish_telemetry()

@@ -1,4 +1,10 @@
-"""A simulated Sparkplug B edge node with its devices: births, data, deaths, commands."""
+"""A simulated Sparkplug B edge node with its devices: births, data, deaths, commands.
+
+DBIRTH marks writable metrics with the boolean property `writable`. A DCMD is applied as
+the point's `on_write` says and answered by a DDATA carrying the device's value after the
+command: the new value, the old one (refused: Sparkplug has no negative ack) or another
+one (misreported).
+"""
 
 from __future__ import annotations
 
@@ -20,17 +26,28 @@ from adapters.mqtt.sparkplug.codec import (
     build_payload,
     decode_payload,
     encode_payload,
+    metric_value,
     parse_topic,
+    set_writable,
 )
-from simulators.mqtt.devices import DeviceSpec, DeviceValues, PointKind
+from simulators.mqtt.devices import RECONNECT_MAX, DeviceSpec, DeviceValues, PointKind
 
 log = logging.getLogger(__name__)
 
 SPARKPLUG_TYPE: dict[PointKind, DataType] = {
-    "float": DataType.DOUBLE,
-    "int": DataType.INT32,
+    "float64": DataType.DOUBLE,
+    "int32": DataType.INT32,
+    "int64": DataType.INT64,
     "bool": DataType.BOOLEAN,
     "string": DataType.STRING,
+}
+PROPERTY_METRICS = {
+    "name": "Properties/Name",
+    "type": "Properties/Type",
+    "industry": "Properties/Industry",
+    "region": "Properties/Region",
+    "park": "Properties/Park",
+    "enterprise": "Properties/Enterprise",
 }
 
 Metric = tuple[str | None, int | None, DataType, Value]
@@ -48,6 +65,7 @@ class SparkplugEdgeNode:
         self.seq = 0
         self.births = 0
         self.writes: list[tuple[str, str, Value]] = []
+        self.dead: set[str] = set()
         self._aliases: dict[tuple[str, str], int] = {}
         self._start = time.monotonic()
         self._commands: deque[Received] = deque()
@@ -56,7 +74,9 @@ class SparkplugEdgeNode:
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
         self._client = MqttClient(
-            BrokerSettings.from_url(broker_url, client_id=f"sim-{group}-{edge_node}"),
+            BrokerSettings.from_url(
+                broker_url, client_id=f"sim-{group}-{edge_node}", reconnect_max_delay=RECONNECT_MAX
+            ),
             self._on_message,
             on_connect=self._on_connect,
             will=Will(self._topic(MessageType.NDEATH), self._death_payload(), qos=1),
@@ -113,31 +133,39 @@ class SparkplugEdgeNode:
             (REBIRTH_METRIC, None, DataType.BOOLEAN, False),
         ]
         self._publish(MessageType.NBIRTH, None, node_metrics, seq=0)
-        t = time.monotonic() - self._start
-        for device_id, values in self.devices.items():
-            spec = values.spec
-            metrics: list[Metric] = [
-                ("Properties/Type", None, DataType.STRING, spec.type),
-                ("Properties/Industry", None, DataType.STRING, spec.industry),
-                ("Properties/Region", None, DataType.STRING, spec.region),
-                ("Properties/Simulated", None, DataType.BOOLEAN, True),
-            ]
-            for point in spec.points:
-                metrics.append(
-                    (
-                        point.key,
-                        self._aliases[(device_id, point.key)],
-                        SPARKPLUG_TYPE[point.data_type],
-                        values.value(point, t),
-                    )
-                )
-            self._publish(MessageType.DBIRTH, device_id, metrics, seq=self._next_seq())
+        for device_id in self.devices:
+            if device_id not in self.dead:
+                self._device_birth(device_id)
         self.births += 1
+
+    def _device_birth(self, device_id: str) -> None:
+        t = time.monotonic() - self._start
+        spec = self.devices[device_id].spec
+        metrics: list[Metric] = [
+            (PROPERTY_METRICS[field], None, DataType.STRING, text)
+            for field, text in spec.classification().items()
+        ]
+        metrics.append(("Properties/Simulated", None, DataType.BOOLEAN, True))
+        for point in spec.points:
+            metrics.append(
+                (
+                    point.key,
+                    self._aliases[(device_id, point.key)],
+                    SPARKPLUG_TYPE[point.data_type],
+                    self.devices[device_id].value(point, t),
+                )
+            )
+        writable = {p.key for p in spec.points if p.writable}
+        self._publish(
+            MessageType.DBIRTH, device_id, metrics, seq=self._next_seq(), writable=writable
+        )
 
     def publish_data(self, device_ids: list[str] | None = None) -> None:
         """Publish DDATA with every point of the given devices (all by default)."""
         t = time.monotonic() - self._start
         for device_id in device_ids or list(self.devices):
+            if device_id in self.dead:
+                continue
             values = self.devices[device_id]
             metrics: list[Metric] = [
                 (
@@ -151,8 +179,14 @@ class SparkplugEdgeNode:
             self._publish(MessageType.DDATA, device_id, metrics, seq=self._next_seq())
 
     def publish_device_death(self, device_id: str) -> None:
-        """Publish DDEATH for one device."""
+        """Publish DDEATH for one device; it stays silent (also in rebirths) until revived."""
+        self.dead.add(device_id)
         self._publish(MessageType.DDEATH, device_id, [], seq=self._next_seq())
+
+    def revive(self, device_id: str) -> None:
+        """Bring a dead device back: publish its DBIRTH, then its data as usual."""
+        self.dead.discard(device_id)
+        self._device_birth(device_id)
 
     def _next_seq(self) -> int:
         self.seq = (self.seq + 1) % 256
@@ -165,8 +199,12 @@ class SparkplugEdgeNode:
         metrics: list[Metric],
         *,
         seq: int,
+        writable: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         payload = build_payload(metrics, timestamp=utcnow(), seq=seq)
+        for metric in payload.metrics:
+            if metric.name in writable:
+                set_writable(metric)
         self._client.publish(self._topic(kind, device), encode_payload(payload), qos=0)
 
     async def _run(self) -> None:
@@ -216,19 +254,26 @@ class SparkplugEdgeNode:
             return
         values = self.devices[topic.device]
         by_alias = {a: k for (d, k), a in self._aliases.items() if d == topic.device}
-        written = False
+        answered = False
         for metric in payload.metrics:
             key = metric.name or by_alias.get(metric.alias, "")
-            field = metric.WhichOneof("value")
-            value: Value = getattr(metric, field) if field else None
             point = values.point(key)
-            if point is not None and point.data_type == "int" and isinstance(value, int):
-                value = value - (1 << 32) if value >= 1 << 31 else value
-            error = values.write(key, value)
-            if error is not None:
-                log.warning("edge node %s: refused write: %s", self.edge_node, error)
+            if point is None:
+                log.warning("edge node %s: DCMD for unknown metric %r", self.edge_node, key)
+                continue
+            try:
+                value = metric_value(metric, SPARKPLUG_TYPE[point.data_type], key)
+            except MappingError as exc:
+                log.warning("edge node %s: refused write: %s", self.edge_node, exc.detail)
+                continue
+            outcome = values.write(key, value)
+            answered = True
+            if outcome.error is not None:
+                log.info(
+                    "edge node %s: refused write: %s", self.edge_node, outcome.error,
+                    extra={"device": topic.device, "point": key},
+                )  # fmt: skip
                 continue
             self.writes.append((topic.device, key, value))
-            written = True
-        if written:
+        if answered:
             self.publish_data([topic.device])

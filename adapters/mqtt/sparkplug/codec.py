@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import enum
+import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -190,53 +193,42 @@ def set_value(metric: pb.Payload.Metric, datatype: DataType, value: Value) -> No
         raise ValueError(f"cannot encode a {datatype.name} metric")
 
 
-def metric_value(metric: pb.Payload.Metric, datatype: int, where: str) -> Value:
-    """Return a metric's value as a sample value, checked against its data type."""
-    try:
-        kind = DataType(datatype)
-    except ValueError:
-        kind = None
-    if kind is None or kind not in SAMPLED_TYPES:
-        raise MappingError(
-            Reason.UNSUPPORTED_DATATYPE, f"{where}: data type {datatype} is not sampled"
-        )
-    if metric.is_null:
-        return None
-    field = metric.WhichOneof("value")
-    expected = _field_of(kind)
-    if field != expected:
-        raise MappingError(
-            Reason.WRONG_TYPE, f"{where}: {kind.name} needs {expected}, the metric has {field}"
-        )
-    if kind in _SIGNED_BITS:
-        bits = _SIGNED_BITS[kind]
-        raw = metric.long_value if kind in _LONG_TYPES else metric.int_value
-        width = 64 if kind in _LONG_TYPES else 32
+def _signed(kind: DataType) -> Callable[[int, str], Value]:
+    bits = _SIGNED_BITS[kind]
+    width = 64 if kind in _LONG_TYPES else 32
+    low, high = -(1 << (bits - 1)), 1 << (bits - 1)
+
+    def convert(raw: int, where: str) -> Value:
         signed = raw - (1 << width) if raw >= 1 << (width - 1) else raw
-        if bits < width and 1 << (bits - 1) <= signed < 1 << bits:
+        if bits < width and high <= signed < 1 << bits:
             signed -= 1 << bits  # an encoder that wrote only the type's own bits
-        if not -(1 << (bits - 1)) <= signed < 1 << (bits - 1):
+        if not low <= signed < high:
             raise MappingError(Reason.WRONG_TYPE, f"{where}: {raw} is out of {kind.name} range")
         return signed
-    if kind in _UNSIGNED_BITS:
-        raw = metric.long_value if kind in _LONG_TYPES else metric.int_value
-        if raw >= 1 << _UNSIGNED_BITS[kind]:
+
+    return convert
+
+
+def _unsigned(kind: DataType) -> Callable[[int, str], Value]:
+    limit = 1 << _UNSIGNED_BITS[kind]
+
+    def convert(raw: int, where: str) -> Value:
+        if raw >= limit:
             raise MappingError(Reason.WRONG_TYPE, f"{where}: {raw} is out of {kind.name} range")
         return raw
-    if kind is DataType.FLOAT:
-        return _shortest_float32(metric.float_value)
-    if kind is DataType.DOUBLE:
-        return metric.double_value
-    if kind is DataType.BOOLEAN:
-        return metric.boolean_value
-    if kind is DataType.DATETIME:
-        try:
-            return from_ms(metric.long_value).isoformat()
-        except (OverflowError, OSError, ValueError):
-            raise MappingError(
-                Reason.WRONG_TYPE, f"{where}: DateTime {metric.long_value} is out of range"
-            ) from None
-    return metric.string_value
+
+    return convert
+
+
+def _float32(raw: float, where: str) -> Value:
+    return _shortest_float32(raw)
+
+
+def _datetime(raw: int, where: str) -> Value:
+    try:
+        return from_ms(raw).isoformat()
+    except (OverflowError, OSError, ValueError):
+        raise MappingError(Reason.WRONG_TYPE, f"{where}: DateTime {raw} is out of range") from None
 
 
 def _field_of(kind: DataType) -> str:
@@ -253,10 +245,51 @@ def _field_of(kind: DataType) -> str:
     return "string_value"
 
 
+def _converter(kind: DataType) -> Callable[[Any, str], Value] | None:
+    if kind in _SIGNED_BITS:
+        return _signed(kind)
+    if kind in _UNSIGNED_BITS:
+        return _unsigned(kind)
+    if kind is DataType.FLOAT:
+        return _float32
+    if kind is DataType.DATETIME:
+        return _datetime
+    return None  # Double, Boolean, String, Text, UUID: the field is the value
+
+
+_DECODERS: dict[int, tuple[DataType, str, Callable[[Any, str], Value] | None]] = {
+    int(kind): (kind, _field_of(kind), _converter(kind)) for kind in SAMPLED_TYPES
+}
+
+
+def metric_value(metric: pb.Payload.Metric, datatype: int, where: str) -> Value:
+    """Return a metric's value as a sample value, checked against its data type.
+
+    `where` names the metric in error messages.
+    """
+    decoder = _DECODERS.get(datatype)
+    if decoder is None:
+        raise MappingError(
+            Reason.UNSUPPORTED_DATATYPE, f"{where}: data type {datatype} is not sampled"
+        )
+    if metric.is_null:
+        return None
+    kind, expected, convert = decoder
+    field = metric.WhichOneof("value")
+    if field != expected:
+        raise MappingError(
+            Reason.WRONG_TYPE, f"{where}: {kind.name} needs {expected}, the metric has {field}"
+        )
+    raw = getattr(metric, expected)
+    return raw if convert is None else convert(raw, where)
+
+
 def metric_quality(metric: pb.Payload.Metric) -> Quality:
     """Quality from a `Quality` property (OPC DA codes: 192 good), else good; null is bad."""
     if metric.is_null:
         return Quality.BAD
+    if not metric.HasField("properties"):
+        return Quality.GOOD
     props = metric.properties
     for key, prop in zip(props.keys, props.values, strict=False):
         if key.lower() != "quality" or prop.WhichOneof("value") not in {"int_value", "long_value"}:
@@ -266,6 +299,63 @@ def metric_quality(metric: pb.Payload.Metric) -> Quality:
             return Quality.GOOD
         return Quality.UNCERTAIN if code >= 0x40 else Quality.BAD
     return Quality.GOOD
+
+
+WRITABLE_PROPERTY = "writable"
+
+
+def metric_writable(metric: pb.Payload.Metric) -> bool:
+    """Tell whether a birth metric carries the boolean property `writable` set to true."""
+    props = metric.properties
+    for key, prop in zip(props.keys, props.values, strict=False):
+        if key.lower() == WRITABLE_PROPERTY and prop.WhichOneof("value") == "boolean_value":
+            return prop.boolean_value
+    return False
+
+
+def set_writable(metric: pb.Payload.Metric) -> None:
+    """Mark a birth metric writable (the boolean property `writable`)."""
+    metric.properties.keys.append(WRITABLE_PROPERTY)
+    metric.properties.values.add(type=int(DataType.BOOLEAN), boolean_value=True)
+
+
+def command_value(datatype: int, value: Value, where: str) -> Value:
+    """Check a value to write against a metric's data type; return it as it will be sent.
+
+    Raises ValueError naming what was expected and what came.
+    """
+    try:
+        kind = DataType(datatype)
+    except ValueError:
+        kind = None
+    if kind is None or kind not in SAMPLED_TYPES or kind is DataType.DATETIME:
+        raise ValueError(f"{where}: cannot write a metric of data type {datatype}")
+    if kind in _SIGNED_BITS or kind in _UNSIGNED_BITS:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{where}: {kind.name} needs an integer, got {value!r}")
+        if kind in _SIGNED_BITS:
+            bits = _SIGNED_BITS[kind]
+            low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        else:
+            low, high = 0, (1 << _UNSIGNED_BITS[kind]) - 1
+        if not low <= value <= high:
+            raise ValueError(f"{where}: {value} is out of {kind.name} range {low}..{high}")
+        return value
+    if kind in (DataType.FLOAT, DataType.DOUBLE):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{where}: {kind.name} needs a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: {value!r} is not a finite number")
+        return _shortest_float32(float(value)) if kind is DataType.FLOAT else float(value)
+    if kind is DataType.BOOLEAN:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: Boolean needs true or false, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: {kind.name} needs a string, got {value!r}")
+    return value
 
 
 def build_payload(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from adapters.base import Quality, Value
 from adapters.mqtt.json_mapping import MappingError
@@ -23,6 +24,7 @@ from adapters.mqtt.sparkplug.codec import (
     from_ms,
     metric_quality,
     metric_value,
+    metric_writable,
 )
 
 Entity = tuple[str, str, str | None]  # (group, edge node, device or None for the node)
@@ -35,10 +37,10 @@ class MetricDef:
     name: str
     alias: int | None
     datatype: int
+    writable: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class MetricSample:
+class MetricSample(NamedTuple):
     """One value of one metric of one edge node or device."""
 
     entity: Entity
@@ -47,6 +49,9 @@ class MetricSample:
     ts: datetime
     quality: Quality
     live: bool
+
+
+_new_sample = tuple.__new__  # MetricSample without its Python-level __new__ (hot path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,17 @@ class SparkplugSessions:
             return True
         dev = node.devices.get(device)
         return dev is not None and dev.online
+
+    def metric(self, entity: Entity, name: str) -> MetricDef | None:
+        """Return a metric of a born, online edge node or device (None otherwise)."""
+        group, edge, device = entity
+        node = self.nodes.get((group, edge))
+        if node is None or not node.online or node.awaiting_rebirth:
+            return None
+        if device is None:
+            return node.metrics.by_name.get(name)
+        dev = node.devices.get(device)
+        return dev.metrics.by_name.get(name) if dev is not None and dev.online else None
 
     def handle(
         self, topic: SparkplugTopic, payload: pb.Payload, received: datetime, now: float
@@ -247,7 +263,7 @@ class SparkplugSessions:
                     )
                 )
                 continue
-            definition = MetricDef(metric.name, alias, metric.datatype)
+            definition = MetricDef(metric.name, alias, metric.datatype, metric_writable(metric))
             metrics.by_name[metric.name] = definition
             if alias is not None:
                 metrics.by_alias[alias] = definition
@@ -262,53 +278,84 @@ class SparkplugSessions:
         out: Outcome,
         birth: bool = False,
     ) -> None:
-        default_ts = from_ms(payload.timestamp) if payload.HasField("timestamp") else received
-        who = f"device {entity[2]}" if entity[2] is not None else f"edge node {entity[1]}"
+        # The hot path of Sparkplug B: per metric, a lookup, a typed value and a tuple.
+        try:
+            default_ts = from_ms(payload.timestamp) if payload.HasField("timestamp") else received
+        except (OverflowError, OSError, ValueError):
+            out.problems.append(
+                MappingError(
+                    Reason.BAD_TIMESTAMP, f"{_who(entity)}: payload timestamp out of range"
+                )
+            )
+            return
+        by_alias, by_name = metrics.by_alias, metrics.by_name
+        append = out.samples.append
+        last_ms, last_ts = -1, default_ts
         for metric in payload.metrics:
-            if metric.HasField("alias") and not metric.name:
-                definition = metrics.by_alias.get(metric.alias)
+            name = metric.name
+            if not name and metric.HasField("alias"):
+                definition = by_alias.get(metric.alias)
                 if definition is None:
                     out.problems.append(
                         MappingError(
-                            Reason.UNKNOWN_ALIAS, f"{who}: alias {metric.alias} was never born"
+                            Reason.UNKNOWN_ALIAS,
+                            f"{_who(entity)}: alias {metric.alias} was never born",
                         )
                     )
                     continue
             else:
-                found = metrics.by_name.get(metric.name)
+                found = by_name.get(name)
                 if found is None and birth:
                     continue  # refused by _birth_metrics, already reported
                 if found is None:
                     out.problems.append(
                         MappingError(
-                            Reason.UNKNOWN_METRIC, f"{who}: metric {metric.name!r} was never born"
+                            Reason.UNKNOWN_METRIC, f"{_who(entity)}: metric {name!r} was never born"
                         )
                     )
                     continue
                 definition = found
-            where = f"{who} metric {definition.name}"
-            if metric.HasField("datatype") and metric.datatype != definition.datatype:
+            datatype = definition.datatype
+            if metric.HasField("datatype") and metric.datatype != datatype:
                 out.problems.append(
                     MappingError(
                         Reason.WRONG_TYPE,
-                        f"{where}: datatype {metric.datatype}, born as {definition.datatype}",
+                        f"{_who(entity)} metric {definition.name}: datatype {metric.datatype}, "
+                        f"born as {datatype}",
                     )
                 )
                 continue
             try:
-                value = metric_value(metric, definition.datatype, where)
-                ts = from_ms(metric.timestamp) if metric.HasField("timestamp") else default_ts
+                value = metric_value(metric, datatype, definition.name)
+                if metric.HasField("timestamp"):
+                    stamp = metric.timestamp
+                    if stamp != last_ms:
+                        last_ts, last_ms = from_ms(stamp), stamp
+                    ts = last_ts
+                else:
+                    ts = default_ts
             except MappingError as exc:
-                out.problems.append(exc)
+                out.problems.append(MappingError(exc.reason, f"{_who(entity)} metric {exc.detail}"))
                 continue
             except (OverflowError, OSError, ValueError):
                 out.problems.append(
-                    MappingError(Reason.BAD_TIMESTAMP, f"{where}: timestamp out of range")
+                    MappingError(
+                        Reason.BAD_TIMESTAMP,
+                        f"{_who(entity)} metric {definition.name}: timestamp out of range",
+                    )
                 )
                 continue
-            out.samples.append(
-                MetricSample(
-                    entity, definition, value, ts, metric_quality(metric), not metric.is_historical
+            append(
+                _new_sample(
+                    MetricSample,
+                    (
+                        entity,
+                        definition,
+                        value,
+                        ts,
+                        metric_quality(metric),
+                        not metric.is_historical,
+                    ),
                 )
             )
 
@@ -321,6 +368,10 @@ class SparkplugSessions:
         while len(self._asked) > 4 * self.max_nodes:
             self._asked.popitem(last=False)
         out.rebirth = key
+
+
+def _who(entity: Entity) -> str:
+    return f"device {entity[2]}" if entity[2] is not None else f"edge node {entity[1]}"
 
 
 def _bd_seq(payload: pb.Payload) -> int | None:

@@ -184,15 +184,17 @@ def test_several_points_per_message() -> None:
         "v": {"temp": 21, "count": 7, "running": True},
         "mode": "auto",
     }
-    out = mapper().map(document, RECEIVED)
+    m = mapper()
+    out = m.map(document, RECEIVED)
     assert out.ts == datetime(2024, 5, 1, 8, tzinfo=timezone(timedelta(hours=8)))
-    assert [(v.point, v.value, v.data_type) for v in out.values] == [
+    assert [(v.point, v.value, m.point_info(v).data_type) for v in out.values] == [
         ("temp", 21.0, "float64"),
         ("count", 7, "int64"),
         ("running", True, "bool"),
         ("mode", "auto", "string"),
     ]
-    assert out.values[0].unit == "°C" and out.problems == []
+    assert m.point_info(out.values[0]).unit == "°C" and out.problems == []
+    assert m.point_info(out.values[0]).address.endswith("#$.v.temp")
 
 
 def test_missing_and_wrong_fields_spare_the_others() -> None:
@@ -224,8 +226,20 @@ def test_point_object_registers_points_as_they_appear() -> None:
         json.loads('{"ts": 1714564800000, "values": {"temp": 1, "rpm": 1500, "alarm": false}}'),
         RECEIVED,
     )
-    assert [(v.point, v.value, v.data_type) for v in out.values] == [
+    assert [(v.point, v.value, m.point_info(v).data_type) for v in out.values] == [
         ("temp", 1.0, "float64"),
         ("rpm", 1500, "int64"),
         ("alarm", False, "bool"),
     ]
+    assert m.point_info(out.values[1]).address.endswith("#$.values.rpm")
+
+
+def test_point_object_refuses_what_cannot_be_a_point() -> None:
+    m = mapper(points=[], point_object="$.v", timestamp=None)
+    document = json.loads('{"v": {"ok": 1.5, "inf": 1e400, "list": [1], "": 2, "nil": null}}')
+    out = m.map(document, RECEIVED)
+    assert [(v.point, v.value, v.quality) for v in out.values] == [
+        ("ok", 1.5, Quality.GOOD),
+        ("nil", None, Quality.BAD),
+    ]
+    assert sorted(p.reason.value for p in out.problems) == ["wrong_type"] * 3

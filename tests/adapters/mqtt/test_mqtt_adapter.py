@@ -230,7 +230,7 @@ async def test_sparkplug_birth_data_death_with_aliases(mqtt_url: str) -> None:
         type="reactor",
         industry="C2614",
         region="320500",
-        points=(PointSpec("temp"), PointSpec("on", "bool"), PointSpec("n", "int")),
+        points=(PointSpec("temp"), PointSpec("on", "bool"), PointSpec("n", "int32")),
         interval=0.2,
         encoding="sparkplug",
         group=group,
@@ -378,3 +378,39 @@ async def test_registry_builds_mqtt_adapters_that_run_until_stopped(mqtt_url: st
     await adapters.stop()
     await asyncio.wait_for(task, 10)
     assert not adapter.stats.connected
+
+
+class RecordingObserver:
+    def __init__(self) -> None:
+        self.connections: list[tuple[str, str, bool]] = []
+        self.requests: list[tuple[str, str]] = []
+
+    def connection_changed(self, protocol: str, endpoint: str, up: bool) -> None:
+        self.connections.append((protocol, endpoint, up))
+
+    def request_observed(self, protocol: str, kind: str, seconds: float) -> None:
+        assert seconds >= 0
+        self.requests.append((protocol, kind))
+
+
+async def test_the_registry_passes_the_observer_connections_and_message_latency(
+    mqtt_url: str,
+) -> None:
+    root = unique("plant")
+    config = connection(
+        mqtt_url, topics=[{"topic": root + "/{device}/t", "points": [{"key": "n", "path": "$.n"}]}]
+    )
+    sink, seen = ListSink(), RecordingObserver()
+    (adapters,) = build_adapters([config], sink, observer=seen)
+    assert isinstance(adapters, MqttAdapters)
+    task = asyncio.create_task(adapters.run())
+    assert await adapters.wait_ready(10)
+    assert seen.connections == [("mqtt", mqtt_url, True)]
+    with observer(mqtt_url) as (client, _):
+        for n in range(150):  # the handling time of one message in 100 is observed
+            client.publish(f"{root}/d/t", json.dumps({"n": n}).encode(), 1)
+        await sink.wait_for(lambda: len(sink.samples()) == 150)
+    assert seen.requests == [("mqtt", "message")]
+    await adapters.stop()
+    await asyncio.wait_for(task, 10)
+    assert seen.connections[-1] == ("mqtt", mqtt_url, False)

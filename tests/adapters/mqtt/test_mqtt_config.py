@@ -70,6 +70,50 @@ BASE: dict[str, Any] = {"id": "b", "protocol": "mqtt", "url": "mqtt://127.0.0.1:
         ({"sparkplug": {}, "tls": {"cert_file": "c.pem"}}, "go together"),
         ({"sparkplug": {}, "password": "x"}, "without username"),
         ({"sparkplug": {}, "bogus": 1}, "devices[0].bogus"),
+        (
+            {
+                "sparkplug": {},
+                "devices": [
+                    {"id": "a", "topic_device": "a", "sparkplug": {"group": "g", "edge_node": "e"}}
+                ],
+            },
+            "give exactly one of topic_device, sparkplug",
+        ),
+        (
+            {
+                "sparkplug": {},
+                "devices": [{"id": "a", "topic_device": "a"}, {"id": "a", "topic_device": "b"}],
+            },
+            "ids used twice: a",
+        ),
+        (
+            {
+                "sparkplug": {},
+                "devices": [{"id": "a", "topic_device": "x"}, {"id": "b", "topic_device": "x"}],
+            },
+            "addresses used twice: topic_device x",
+        ),
+        (
+            {
+                "topics": [{"topic": "p/{device}", "point_object": "$"}],
+                "devices": [{"id": "a", "sparkplug": {"group": "g", "edge_node": "e"}}],
+            },
+            "'sparkplug' is not set",
+        ),
+        (
+            {"sparkplug": {}, "devices": [{"id": "a", "topic_device": "a/b"}]},
+            "devices[0].devices[0].topic_device",
+        ),
+        (
+            {
+                "sparkplug": {},
+                "control": {
+                    "json_commands": {"command_topic": "p/set", "ack_topic": "p/{device}/ack"}
+                },
+            },
+            "needs a {device} segment",
+        ),
+        ({"sparkplug": {}, "control": {"timeout": 0}}, "devices[0].control.timeout"),
     ],
 )
 def test_bad_configurations_name_the_problem(overrides: dict[str, Any], message: str) -> None:

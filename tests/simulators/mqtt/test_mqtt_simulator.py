@@ -50,7 +50,7 @@ def spec(encoding: str, group: str = "tally-sim") -> DeviceSpec:
         type="pump",
         industry="C3441",
         region="360100",
-        points=(PointSpec("flow"), PointSpec("speed", "int", writable=True)),
+        points=(PointSpec("flow"), PointSpec("speed", "int32", writable=True)),
         interval=0.1,
         encoding=encoding,  # type: ignore[arg-type]
         group=group,
