@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from types import TracebackType
 
-from adapters.base import Sample, Sink, Value
+from adapters.base import NULL_OBSERVER, AdapterObserver, Sample, Sink, Value
 from adapters.modbus.backoff import Backoff
 from adapters.modbus.config import ModbusDevice
 from adapters.modbus.endpoint import Endpoint
@@ -34,6 +34,7 @@ class ModbusAdapter:
         *,
         reconnect_initial: float = 0.5,
         reconnect_max: float = 30.0,
+        observer: AdapterObserver = NULL_OBSERVER,
     ) -> None:
         enabled = [d for d in devices if d.enabled]
         seen: set[str] = set()
@@ -57,6 +58,7 @@ class ModbusAdapter:
                 sink,
                 reconnect=Backoff(reconnect_initial, reconnect_max),
                 device_backoff=(reconnect_initial, reconnect_max),
+                observer=observer,
             )
             for endpoint, members in by_connection.items()
         ]
@@ -146,6 +148,18 @@ class ModbusAdapter:
                 f"{', '.join(sorted(self._session_of)) or 'none'})"
             ) from None
 
+    def controls(self, device: str) -> bool:
+        """Report whether `device` is an enabled device of this adapter (control contract)."""
+        return device in self._session_of
+
+    def check_point(self, device: str, point: str) -> None:
+        """Raise the error any write to this point would end with; no I/O."""
+        self._session(device).check_point(device, point)
+
+    def check_write(self, device: str, point: str, value: Value) -> None:
+        """Raise the error a write would end with before sending anything; no I/O."""
+        self._session(device).check_write(device, point, value)
+
     async def read(self, device: str, point: str) -> Sample:
         """Read one point of one device now; return a good sample or raise a ModbusError."""
         session = self._session(device)
@@ -154,5 +168,8 @@ class ModbusAdapter:
         return await session.read_point(device, point)
 
     async def write(self, device: str, point: str, value: Value) -> None:
-        """Write a value to a writable point; refuse other points before sending anything."""
+        """Write a value to a writable point; refuse other points before sending anything.
+
+        Returns None: Modbus confirms nothing in-band, so the control service reads back.
+        """
         await self._session(device).write_point(device, point, value)

@@ -48,6 +48,7 @@ REGISTER_COUNT = {
 }
 
 BIT_TABLES = frozenset({Table.COIL, Table.DISCRETE_INPUT})
+NON_NUMERIC = frozenset({DataType.BOOL, DataType.STRING})
 
 
 class ModbusPoint(BaseModel):
@@ -67,6 +68,15 @@ class ModbusPoint(BaseModel):
     unit: str | None = None
     writable: bool = False
     description: str | None = None
+    min: float | None = Field(
+        None, description="Lowest value a control write may set (engineering units)."
+    )
+    max: float | None = Field(
+        None, description="Highest value a control write may set (engineering units)."
+    )
+    allowed: list[bool | int | float | str] | None = Field(
+        None, min_length=1, description="The only values a control write may set."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModbusPoint:
@@ -76,6 +86,11 @@ class ModbusPoint(BaseModel):
             raise ValueError("string points need 'length' (number of registers)")
         if self.writable and self.table in {Table.INPUT, Table.DISCRETE_INPUT}:
             raise ValueError(f"{self.table.value} table is read-only in Modbus: cannot be writable")
+        numeric = self.table not in BIT_TABLES and self.data_type not in NON_NUMERIC
+        if (self.min is not None or self.max is not None) and not numeric:
+            raise ValueError("min/max bound numeric points only; use 'allowed' for this point")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
         if self.address + self.register_count > 65536:
             raise ValueError(
                 f"point spans addresses {self.address}..{self.address + self.register_count - 1}"

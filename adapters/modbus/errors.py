@@ -1,6 +1,18 @@
-"""Errors of the Modbus adapter, from the wire up to the control API."""
+"""Errors of the Modbus adapter, from the wire up to the control API.
+
+Each error also subclasses the control contract's outcome (adapters/control.py), so the
+collector's control service records the right outcome without knowing the protocol.
+"""
 
 from __future__ import annotations
+
+from adapters.control import (
+    ControlNotAllowed,
+    ControlRejected,
+    ControlTargetUnknown,
+    ControlTimeout,
+    ControlUnavailable,
+)
 
 EXCEPTION_NAMES = {
     0x01: "illegal function",
@@ -21,15 +33,15 @@ class ModbusError(Exception):
     """Base of every error the Modbus adapter raises."""
 
 
-class ModbusConnectionError(ModbusError):
+class ModbusConnectionError(ModbusError, ControlUnavailable):
     """The connection could not be opened, or was lost."""
 
 
-class ModbusTimeout(ModbusError):
+class ModbusTimeout(ModbusError, ControlTimeout):
     """The device did not answer within the timeout."""
 
 
-class ModbusExceptionResponse(ModbusError):
+class ModbusExceptionResponse(ModbusError, ControlRejected):
     """The device answered with a Modbus exception code."""
 
     def __init__(self, code: int, what: str) -> None:
@@ -43,17 +55,21 @@ class ModbusExceptionResponse(ModbusError):
         return self.code in GATEWAY_CODES
 
 
-class UnknownDeviceError(ModbusError, LookupError):
+class UnknownDeviceError(ModbusError, ControlTargetUnknown):
     """No configured Modbus device has this id."""
 
 
-class UnknownPointError(ModbusError, LookupError):
+class UnknownPointError(ModbusError, ControlTargetUnknown):
     """The device has no point with this key."""
 
 
-class PointNotWritableError(ModbusError):
+class PointNotWritableError(ModbusError, ControlNotAllowed):
     """A write to a point that is not marked writable; nothing was sent."""
 
 
-class DeviceUnavailableError(ModbusError):
+class DeviceUnavailableError(ModbusError, ControlUnavailable):
     """The device cannot be reached right now (adapter stopped, or connection down)."""
+
+
+class ValueNotAllowedError(ModbusError, ControlNotAllowed):
+    """A value outside the point's bounds or allowed values, or one its type cannot hold."""

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from adapters.base import (
+    NULL_OBSERVER,
+    AdapterObserver,
     DeviceEvent,
     DeviceEventKind,
     DeviceInfo,
@@ -27,6 +29,7 @@ from adapters.base import (
     Value,
     utcnow,
 )
+from adapters.limits import limit_violation
 from adapters.modbus.backoff import Backoff
 from adapters.modbus.client import ModbusClient
 from adapters.modbus.codec import CodecError, decode, encode
@@ -39,6 +42,7 @@ from adapters.modbus.errors import (
     ModbusTimeout,
     PointNotWritableError,
     UnknownPointError,
+    ValueNotAllowedError,
 )
 from adapters.modbus.identity import identity_fields, is_simulated
 from adapters.modbus.planner import ReadRequest, plan_reads, split
@@ -89,8 +93,10 @@ class ConnectionSession:
         *,
         reconnect: Backoff,
         device_backoff: tuple[float, float],
+        observer: AdapterObserver = NULL_OBSERVER,
     ) -> None:
         self.endpoint = endpoint
+        self.observer = observer
         self.sink = sink
         self.client = ModbusClient(endpoint, timeout=max(d.timeout for d in devices))
         self.reconnect = reconnect
@@ -134,7 +140,13 @@ class ConnectionSession:
         self.reconnect.reset()
         self._up.set()
         if self.connection_up is False:
-            log.info("modbus connection %s restored", self.endpoint)
+            log.info(
+                "modbus connection %s restored",
+                self.endpoint,
+                extra={"endpoint": str(self.endpoint)},
+            )
+        if self.connection_up is not True:
+            self.observer.connection_changed("modbus", str(self.endpoint), True)
         self.connection_up = True
         now = asyncio.get_running_loop().time()
         for state in self.states.values():
@@ -145,7 +157,11 @@ class ConnectionSession:
         self.client.close()
         self._up.clear()
         if self.connection_up is not False:
-            log.warning("modbus connection %s unavailable: %s", self.endpoint, reason)
+            log.warning(
+                "modbus connection %s unavailable: %s", self.endpoint, reason,
+                extra={"endpoint": str(self.endpoint)},
+            )  # fmt: skip
+            self.observer.connection_changed("modbus", str(self.endpoint), False)
         self.connection_up = False
         for state in self.states.values():
             await self._unavailable(state, reason)
@@ -156,8 +172,10 @@ class ConnectionSession:
         for state in sorted(self.states.values(), key=lambda s: s.due):
             if state.due > now or stopping.is_set():
                 continue
+            started = loop.time()
             try:
                 await self._poll_device(state)
+                self.observer.request_observed("modbus", "poll", loop.time() - started)
             except ModbusConnectionError as exc:
                 await self._connection_down(str(exc))
                 return
@@ -194,6 +212,7 @@ class ConnectionSession:
                         request,
                         exc,
                         len(parts),
+                        extra={"device": state.config.id},
                     )
                     state.requests[index : index + 1] = parts
                     continue
@@ -226,7 +245,10 @@ class ConnectionSession:
             return Sample(state.config.id, point.key, utcnow(), None, Quality.BAD)
         if point.key in state.bad_points:
             state.bad_points.discard(point.key)
-            log.info("modbus device %s point %s reads again", state.config.id, point.key)
+            log.info(
+                "modbus device %s point %s reads again", state.config.id, point.key,
+                extra={"device": state.config.id, "point": point.key},
+            )  # fmt: skip
         return Sample(state.config.id, point.key, ts, value)
 
     def _point_bad(self, state: DeviceState, point: ModbusPoint, reason: str) -> None:
@@ -239,6 +261,7 @@ class ConnectionSession:
                 point.table.value,
                 point.address,
                 reason,
+                extra={"device": state.config.id, "point": point.key},
             )
 
     # -- registration and availability ----------------------------------------------------
@@ -252,7 +275,10 @@ class ConnectionSession:
             except ModbusExceptionResponse as exc:
                 if exc.device_unreachable:
                     raise
-                log.debug("modbus device %s offers no identification: %s", config.id, exc)
+                log.debug(
+                    "modbus device %s offers no identification: %s", config.id, exc,
+                    extra={"device": config.id},
+                )  # fmt: skip
             except ModbusTimeout:
                 # Some devices ignore function 43 instead of refusing it: if the device
                 # answers an ordinary read, register it without identity.
@@ -266,6 +292,7 @@ class ConnectionSession:
                     "modbus device %s does not answer Read Device Identification; "
                     "registering it without identity",
                     config.id,
+                    extra={"device": config.id},
                 )
         state.info = DeviceInfo(
             key=config.id,
@@ -299,7 +326,10 @@ class ConnectionSession:
         if state.available is True:
             return
         if state.available is False:
-            log.info("modbus device %s is available again", state.config.id)
+            log.info(
+                "modbus device %s is available again", state.config.id,
+                extra={"device": state.config.id},
+            )  # fmt: skip
         state.available = True
         await self.sink.put(
             DeviceEvent(
@@ -311,7 +341,10 @@ class ConnectionSession:
         if state.available is False:
             return
         state.available = False
-        log.warning("modbus device %s is unavailable: %s", state.config.id, reason)
+        log.warning(
+            "modbus device %s is unavailable: %s", state.config.id, reason,
+            extra={"device": state.config.id},
+        )  # fmt: skip
         if state.info is not None:
             await self.sink.put(
                 DeviceEvent(DeviceEventKind.OFFLINE, state.config.id, utcnow(), detail=reason)
@@ -341,16 +374,34 @@ class ConnectionSession:
         )
         return Sample(device, key, utcnow(), decode(point, values))
 
-    async def write_point(self, device: str, key: str, value: Value) -> None:
-        """Write one writable point; refuse non-writable points before sending anything."""
-        state = self.states[device]
-        point = state.point(key)
+    def check_point(self, device: str, key: str) -> ModbusPoint:
+        """Return a point that may be written; raise a ModbusError if none may."""
+        point = self.states[device].point(key)
         if not point.writable:
             raise PointNotWritableError(
                 f"device {device!r} point {key!r} ({point.table.value} {point.address}) is not "
-                "writable: set `writable: true` in its register map to allow writes"
+                "writable: set `writable: true` in its register map to allow writes; nothing "
+                "was sent"
             )
-        words = encode(point, value)  # a value that does not fit fails here, before sending
+        return point
+
+    def check_write(self, device: str, key: str, value: Value) -> list[int] | list[bool]:
+        """Return the words a write would send; raise a ModbusError if it may not be sent."""
+        point = self.check_point(device, key)
+        where = f"device {device!r} point {key!r} ({point.table.value} {point.address})"
+        why = limit_violation(value, point.min, point.max, point.allowed)
+        if why is not None:
+            raise ValueNotAllowedError(f"{where}: {why}; nothing was sent")
+        try:
+            return encode(point, value)
+        except CodecError as exc:
+            raise ValueNotAllowedError(f"device {device!r}: {exc}; nothing was sent") from None
+
+    async def write_point(self, device: str, key: str, value: Value) -> None:
+        """Write one writable point; refuse non-writable points and bad values before sending."""
+        state = self.states[device]
+        point = state.point(key)
+        words = self.check_write(device, key, value)
         await self._require_connection(state)
         label = f"device {device!r} point {key!r}: "
         unit = state.config.device_id

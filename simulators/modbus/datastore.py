@@ -2,16 +2,19 @@
 
 Each unit id has four sparse tables holding only the addresses its points occupy: reading
 or writing any other address is an illegal-address exception, and only the addresses of
-writable points accept writes. Values written stay until written again.
+writable points accept writes. Values written stay until written again. Failure modes
+(simulators/modbus/faults.py) can be switched on per point to refuse, misapply or delay.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from adapters.base import Value
 from adapters.modbus.config import BIT_TABLES, ModbusPoint, Table
 from simulators.modbus.encoding import decode_point, encode_point
+from simulators.modbus.faults import SERVER_DEVICE_FAILURE, DelayOn, PointFaults, other_value
 
 IDENTITY_OBJECTS = {
     "vendor": 0x00,
@@ -42,6 +45,14 @@ class IllegalAddress(ModbusFault):
     code = 0x02
 
 
+class RefusedWrite(ModbusFault):
+    """A write refused by a switched-on failure mode, with the chosen exception code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class UnknownUnit(LookupError):
     """No device answers at this unit id."""
 
@@ -59,6 +70,8 @@ class UnitStore:
         self.tables: dict[Table, dict[int, int | bool]] = {table: {} for table in Table}
         self.writable: dict[Table, set[int]] = {table: set() for table in Table}
         self.points: dict[str, ModbusPoint] = {}
+        self.faults: dict[str, PointFaults] = {}
+        self._owner: dict[tuple[Table, int], str] = {}
         self.reads = 0
         self.writes = 0
 
@@ -74,6 +87,7 @@ class UnitStore:
                     f"{point.key!r} is already mapped"
                 )
             table[address] = False if point.table in BIT_TABLES else 0
+            self._owner[(point.table, address)] = point.key
             if point.writable:
                 self.writable[point.table].add(address)
         self.points[point.key] = point
@@ -118,10 +132,53 @@ class UnitStore:
             raise IllegalAddress(
                 f"unit {self.unit_id}: {table.value} address {refused[0]} is not writable"
             )
+        touched = self._touched(table, address, len(values))
+        for key in touched:
+            code = self.faults[key].refuse if key in self.faults else None
+            if code is not None:
+                raise RefusedWrite(code, f"unit {self.unit_id}: point {key!r} refuses writes")
         cells = self.tables[table]
         for offset, value in enumerate(values):
             cells[address + offset] = bool(value) if table is Table.COIL else int(value) & 0xFFFF
         self.writes += 1
+        for key in touched:
+            if key in self.faults and self.faults[key].misreport:
+                self.set_value(key, other_value(self.points[key], self.value(key)))
+
+    def _touched(self, table: Table, address: int, count: int) -> list[str]:
+        keys = (self._owner.get((table, a)) for a in range(address, address + count))
+        return sorted({k for k in keys if k is not None})
+
+    # -- failure modes (see simulators/modbus/faults.py) ----------------------------------
+
+    def _faults_of(self, key: str) -> PointFaults:
+        if key not in self.points:
+            raise KeyError(f"unit {self.unit_id} has no point {key!r}")
+        return self.faults.get(key, PointFaults())
+
+    def refuse_writes(self, key: str, code: int = SERVER_DEVICE_FAILURE) -> None:
+        """Answer writes to a point with Modbus exception `code`, changing nothing."""
+        self.faults[key] = replace(self._faults_of(key), refuse=code)
+
+    def misreport(self, key: str) -> None:
+        """Acknowledge writes to a point but keep a different value (read-back mismatches)."""
+        self.faults[key] = replace(self._faults_of(key), misreport=True)
+
+    def delay(self, key: str, seconds: float, on: DelayOn = "write") -> None:
+        """Hold back answers to requests touching a point (writes, reads or both)."""
+        self.faults[key] = replace(self._faults_of(key), delay=seconds, delay_on=on)
+
+    def clear_faults(self, key: str | None = None) -> None:
+        """Switch off the failure modes of one point, or of every point."""
+        if key is None:
+            self.faults.clear()
+        else:
+            self.faults.pop(key, None)
+
+    def delay_for(self, table: Table, address: int, count: int, writing: bool) -> float:
+        """Seconds to hold back the answer to a request over these addresses."""
+        touched = self._touched(table, address, count)
+        return max((self.faults[k].delays(writing) for k in touched if k in self.faults), default=0)
 
     def written_points(self) -> list[str]:
         """Keys of writable points (their values change only when written)."""

@@ -48,7 +48,12 @@ class _StoreContext(ModbusServerContext):
     ) -> list[int] | list[bool] | ExcCodes:
         """Read from the store, mapping faults to exception codes."""
         try:
-            return self.store.unit(device_id).read(_TABLE_OF_FUNCTION[func_code], address, count)
+            unit = self.store.unit(device_id)
+            table = _TABLE_OF_FUNCTION[func_code]
+            held = unit.delay_for(table, address, count, writing=False)
+            if held > 0:
+                await asyncio.sleep(held)
+            return unit.read(table, address, count)
         except UnknownUnit as exc:
             raise NoSuchIdException(str(exc)) from None
         except ModbusFault as exc:
@@ -65,7 +70,12 @@ class _StoreContext(ModbusServerContext):
     ) -> ExcCodes | None:
         """Write to the store, mapping faults to exception codes."""
         try:
-            self.store.unit(device_id).write(_TABLE_OF_FUNCTION[func_code], address, values)
+            unit = self.store.unit(device_id)
+            table = _TABLE_OF_FUNCTION[func_code]
+            held = unit.delay_for(table, address, len(values), writing=True)
+            if held > 0:
+                await asyncio.sleep(held)
+            unit.write(table, address, values)
         except UnknownUnit as exc:
             raise NoSuchIdException(str(exc)) from None
         except ModbusFault as exc:

@@ -13,13 +13,13 @@ import pytest
 
 from adapters.base import DeviceEvent, DeviceEventKind, Quality, Record, Sample
 from adapters.modbus.adapter import ModbusAdapter
-from adapters.modbus.codec import CodecError
 from adapters.modbus.config import ModbusDevice, ModbusPoint
 from adapters.modbus.errors import (
     DeviceUnavailableError,
     PointNotWritableError,
     UnknownDeviceError,
     UnknownPointError,
+    ValueNotAllowedError,
 )
 from simulators.fleet import Manifest, parse_fleet
 from simulators.modbus.plugin import modbus_devices
@@ -359,7 +359,7 @@ async def test_refused_writes_send_nothing(fleet: tuple[ModbusFleetSimulator, Ma
             await adapter.write("rig-1", "h_int16", 5)
         with pytest.raises(PointNotWritableError):
             await adapter.write("rig-1", "di_alarm", True)
-        with pytest.raises(CodecError, match=r"outside 0\.\.65535"):
+        with pytest.raises(ValueNotAllowedError, match=r"outside 0\.\.65535"):
             await adapter.write("rig-1", "h_uint16", 70000)
         with pytest.raises(UnknownPointError, match="no point 'nope'"):
             await adapter.write("rig-1", "nope", 1)

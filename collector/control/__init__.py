@@ -1,0 +1,1 @@
+"""Verified control operations: policy, execution, recording and the manageability probe."""
