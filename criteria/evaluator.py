@@ -106,6 +106,12 @@ def _warnings(ctx: _Context) -> list[str]:
         warnings.append(
             "simulated devices are included in this snapshot: the verdicts do not show eligibility"
         )
+    excluded = ctx.snapshot.simulated_excluded
+    if not ctx.snapshot.include_simulated and excluded is not None and excluded.connected_devices:
+        warnings.append(
+            f"{excluded.connected_devices} simulated devices connected in the window were "
+            "excluded from every figure (simulated devices never count toward eligibility)"
+        )
     ids = {r.id for r in ctx.ruleset.rules}
     for declaration in ctx.declared.all:
         if declaration.rule is not None and declaration.rule not in ids:
@@ -408,6 +414,11 @@ def _groups(ctx: _Context, rule: Rule, node: Groups) -> CheckResult:
         details.append(f"{pending} {noun} lack evidence")
     if missing:
         details.append(f"not in the snapshot: {', '.join(missing)}")
+    for note in dict.fromkeys(
+        metrics.simulated_note(leaf.metric, ctx.snapshot) for leaf in thresholds(spec.each)
+    ):
+        if note is not None:
+            details.append(note)
     # Without full evidence the count is only a lower bound: report no measured value.
     known = verdict != "insufficient_evidence"
     return base.model_copy(

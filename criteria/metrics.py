@@ -310,6 +310,39 @@ def _app_counts(metric: str, filters: Filters, snapshot: MetricsSnapshot) -> lis
     return parts
 
 
+_SIMULATED_BASE: dict[str, str] = {
+    "connected_devices": "connected_devices",
+    "device_types": "connected_devices",
+    "managed_devices": "managed_devices",
+    "managed_device_types": "managed_devices",
+    "points": "points",
+    "process_points": "points",
+}
+
+
+def simulated_note(metric: str, snapshot: MetricsSnapshot) -> str | None:
+    """Say how many simulated devices (or points) a measured figure left out, if any."""
+    excluded = snapshot.simulated_excluded
+    base = _SIMULATED_BASE.get(metric)
+    if excluded is None or base is None or snapshot.include_simulated:
+        return None
+    if base == "points":
+        if not excluded.points:
+            return None
+        return (
+            f"{excluded.points} points of simulated devices were excluded "
+            "(simulated devices never count unless include_simulated is asked for)"
+        )
+    count = excluded.connected_devices if base == "connected_devices" else excluded.managed_devices
+    if not count:
+        return None
+    noun = "connected" if base == "connected_devices" else "managed"
+    return (
+        f"{count} simulated {noun} devices were excluded "
+        "(simulated devices never count unless include_simulated is asked for)"
+    )
+
+
 def read(
     metric: str,
     filters: Filters,
@@ -320,6 +353,23 @@ def read(
     area: Area | None = None,
 ) -> Reading:
     """Read one metric from the snapshot, for the whole window or one group."""
+    reading = _read_any(metric, filters, snapshot, group=group, by=by, area=area)
+    note = simulated_note(metric, snapshot)
+    if note is None:
+        return reading
+    detail = f"{reading.detail}; {note}" if reading.detail else note
+    return Reading(reading.value, detail, reading.applicable)
+
+
+def _read_any(
+    metric: str,
+    filters: Filters,
+    snapshot: MetricsSnapshot,
+    *,
+    group: str | None,
+    by: GroupBy | None,
+    area: Area | None,
+) -> Reading:
     if group is not None and by is not None:
         return _read_group(metric, filters, snapshot, group, by)
     if metric in _COUNTS:

@@ -230,6 +230,14 @@ class CallFigures(_Model):
         return Fraction(sum(values), len(values)) if values else None
 
 
+class SimulatedExcluded(_Model):
+    """What simulated devices would have added, had they been counted (include_simulated false)."""
+
+    connected_devices: NonNegativeInt = 0
+    managed_devices: NonNegativeInt = 0
+    points: NonNegativeInt = Field(default=0, description="their points with a good sample")
+
+
 class MetricsSnapshot(_Model):
     """Every figure the criteria read, computed for one window."""
 
@@ -243,6 +251,10 @@ class MetricsSnapshot(_Model):
     collector: str | None = Field(default=None, description="which collector produced it")
     definitions: dict[str, str] = Field(
         default_factory=dict, description="definitions in force, e.g. connected_device"
+    )
+    simulated_excluded: SimulatedExcluded | None = Field(
+        default=None,
+        description="simulated devices and points left out of the figures (None: not stated)",
     )
 
     connected_devices: Counts | None = None
@@ -278,6 +290,10 @@ class MetricsSnapshot(_Model):
             labels = sum(1 for n in counts.by_type.values() if n > 0)
             if labels != types:
                 raise ValueError(f"{name} is {types} but by_type lists {labels} labels")
+        if self.include_simulated and self.simulated_excluded is not None:
+            excluded = self.simulated_excluded
+            if excluded.connected_devices or excluded.managed_devices or excluded.points:
+                raise ValueError("simulated_excluded must be zero when simulated devices count")
         if (
             self.managed_devices is not None
             and self.connected_devices is not None
