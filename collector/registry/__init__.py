@@ -1,0 +1,1 @@
+"""Registries: apps, enterprises, users, developers and their subscriptions."""

@@ -1,0 +1,346 @@
+"""Call ingestion: each event stored once, with the monthly and caller rollups in step.
+
+``CallIngest.ingest`` takes a list of raw events (JSON objects) and, in one transaction:
+checks each one (collector/calls/events.py), resolves the app and caller keys to ids
+(cached; unknown keys reject that event only), binary-COPYs the rest into a temporary
+staging table, and then
+
+1. inserts their ids into ``call_event_seen`` (``ON CONFLICT DO NOTHING``) and drops
+   from the staging table those already recorded: each event counts once, however
+   often it is sent;
+2. inserts the new events into ``call_event``;
+3. adds them, aggregated per (caller, UTC day), to ``call_caller_daily``: enterprises
+   for any call, developers for calls of a development tool;
+4. adds them, aggregated per (app, calendar month in the configured zone), to
+   ``call_monthly``.
+
+The monthly figures read only the rollups (collector/store/call_months.py). The zone of
+the months is recorded in ``call_zone`` by the first ingest; an ingest with another
+zone is refused (``ZoneMismatch``), since its months would not add up with those counted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from psycopg import AsyncConnection, errors
+
+from adapters.base import utcnow
+from collector import metrics
+from collector.calls.events import CallEvent, EventError, parse_event
+from collector.store.copyrows import write_rows
+
+MAX_BATCH: Final = 10_000
+FUTURE_SLACK: Final = timedelta(minutes=5)
+CACHE_SECONDS: Final = 60.0
+_RETRIES: Final = 3
+
+_STAGE_COLUMNS = (
+    "event_id", "ts", "app_id", "kind", "enterprise_id", "user_id", "developer_id",
+    "outcome", "duration_ms",
+)  # fmt: skip
+_STAGE_TYPES = ("text", "timestamptz", "int8", "text", "int8", "int8", "int8", "text", "float8")
+
+_CREATE_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS call_stage (event_id text, ts timestamptz, app_id int8,"
+    " kind text, enterprise_id int8, user_id int8, developer_id int8, outcome text,"
+    " duration_ms float8) ON COMMIT DELETE ROWS"
+)
+_COPY_STAGE = f"COPY call_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+# Four statements in one transaction, each taking its row locks in key order, so that
+# concurrent batches never deadlock; the shared rows of call_monthly (one per app and
+# month, touched by nearly every batch) are locked last, just before the commit, so
+# concurrent batches wait for each other only for that upsert and the commit.
+_DEDUPE = """
+WITH fresh AS (
+    INSERT INTO call_event_seen (event_id, ts)
+    SELECT event_id, ts FROM call_stage ORDER BY event_id
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+)
+DELETE FROM call_stage s WHERE NOT EXISTS (SELECT 1 FROM fresh f WHERE f.event_id = s.event_id)
+"""
+_STORE = """
+INSERT INTO call_event (ts, event_id, app_id, enterprise_id, user_id, developer_id, outcome,
+                        duration_ms)
+SELECT ts, event_id, app_id, enterprise_id, user_id, developer_id, outcome, duration_ms
+FROM call_stage
+"""
+_CALLERS = """
+INSERT INTO call_caller_daily (caller, caller_id, day, calls, first_ts, last_ts)
+SELECT caller, caller_id, day, sum(calls), min(first_ts), max(last_ts) FROM (
+    SELECT 'enterprise' AS caller, enterprise_id AS caller_id,
+           (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS calls,
+           min(ts) AS first_ts, max(ts) AS last_ts
+    FROM call_stage WHERE enterprise_id IS NOT NULL GROUP BY 2, 3
+    UNION ALL
+    SELECT 'dev_tool_developer', developer_id, (ts AT TIME ZONE 'UTC')::date, count(*),
+           min(ts), max(ts)
+    FROM call_stage WHERE developer_id IS NOT NULL AND kind = 'dev_tool' GROUP BY 2, 3
+) c GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+ON CONFLICT (caller, caller_id, day) DO UPDATE SET
+    calls = call_caller_daily.calls + EXCLUDED.calls,
+    first_ts = LEAST(call_caller_daily.first_ts, EXCLUDED.first_ts),
+    last_ts = GREATEST(call_caller_daily.last_ts, EXCLUDED.last_ts)
+"""
+_MONTHLY = """
+INSERT INTO call_monthly (app_id, month, calls, ok_calls)
+SELECT app_id, date_trunc('month', ts AT TIME ZONE %(zone)s)::date, count(*),
+       count(*) FILTER (WHERE outcome = 'ok')
+FROM call_stage GROUP BY 1, 2 ORDER BY 1, 2
+ON CONFLICT (app_id, month) DO UPDATE SET calls = call_monthly.calls + EXCLUDED.calls,
+    ok_calls = call_monthly.ok_calls + EXCLUDED.ok_calls
+"""
+
+
+class ZoneMismatch(RuntimeError):
+    """The monthly rollup counts months in another zone than the one configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An event that was not stored: its position in the batch and why."""
+
+    index: int
+    reason: str
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one ingest did with a batch."""
+
+    received: int
+    stored: int
+    duplicates: int
+    rejected: tuple[Rejection, ...]
+    seconds: float
+
+
+@dataclass(slots=True)
+class _Keys:
+    """Registry keys resolved to ids (apps with their kind); refreshed every CACHE_SECONDS."""
+
+    apps: dict[str, tuple[int, str]] = field(default_factory=dict)
+    callers: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {"enterprise": {}, "user": {}, "developer": {}}
+    )
+    loaded: float = field(default_factory=time.monotonic)
+
+    def expire(self) -> None:
+        """Forget everything when older than CACHE_SECONDS (registrations may change)."""
+        if time.monotonic() - self.loaded > CACHE_SECONDS:
+            self.apps.clear()
+            for cache in self.callers.values():
+                cache.clear()
+            self.loaded = time.monotonic()
+
+
+_CALLER_TABLES: Final = {
+    "enterprise": "enterprise",
+    "user": "platform_user",
+    "developer": "developer",
+}
+
+
+def check_zone(zone: str) -> str:
+    """Return the zone name when the zone database knows it; raise ValueError otherwise."""
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"timezone {zone!r} is not an IANA zone name; use e.g. Asia/Shanghai"
+        ) from None
+    return zone
+
+
+class CallIngest:
+    """Stores call events; one instance per process, shared by every connection it is given."""
+
+    def __init__(self, zone: str, source: str = "http") -> None:
+        self.zone = check_zone(zone)
+        self.source = source
+        self._keys = _Keys()
+        self._zone_checked = False
+
+    async def ingest(
+        self, conn: AsyncConnection[Any], items: Sequence[object], now: datetime | None = None
+    ) -> IngestResult:
+        """Store the valid events of a batch once each; report the others by index."""
+        started = time.perf_counter()
+        if len(items) > MAX_BATCH:
+            raise ValueError(f"a batch holds at most {MAX_BATCH} events, got {len(items)}")
+        rejected: list[Rejection] = []
+        events: list[tuple[int, CallEvent]] = []
+        latest = (now or utcnow()) + FUTURE_SLACK
+        for index, raw in enumerate(items):
+            try:
+                event = parse_event(raw)
+            except EventError as exc:
+                event_id = raw.get("id") if isinstance(raw, dict) else None
+                rejected.append(Rejection(index, str(exc), _text(event_id)))
+                continue
+            if event.ts > latest:
+                rejected.append(
+                    Rejection(
+                        index,
+                        f"ts {event.ts.isoformat()} is in the future (now is "
+                        f"{latest - FUTURE_SLACK:%Y-%m-%dT%H:%M:%SZ}); check the caller's clock",
+                        event.event_id,
+                    )
+                )
+                continue
+            events.append((index, event))
+        rows, duplicates = await self._rows(conn, events, rejected)
+        stored = 0
+        if rows:
+            stored = await self._apply(conn, rows)
+        duplicates += len(rows) - stored
+        rejected.sort(key=lambda r: r.index)
+        if stored:
+            metrics.calls_stored.labels(source=self.source).inc(stored)
+        if duplicates:
+            metrics.calls_duplicate.labels(source=self.source).inc(duplicates)
+        for reason in {_reason(r) for r in rejected}:
+            count = sum(1 for r in rejected if _reason(r) == reason)
+            metrics.calls_rejected.labels(source=self.source, reason=reason).inc(count)
+        return IngestResult(
+            len(items), stored, duplicates, tuple(rejected), time.perf_counter() - started
+        )
+
+    async def _rows(
+        self,
+        conn: AsyncConnection[Any],
+        events: list[tuple[int, CallEvent]],
+        rejected: list[Rejection],
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        """Resolve keys and drop repeats within the batch; return staging rows and repeats."""
+        await self._resolve(conn, events)
+        apps = self._keys.apps
+        enterprises = self._keys.callers["enterprise"]
+        users = self._keys.callers["user"]
+        developers = self._keys.callers["developer"]
+        seen: set[str] = set()
+        repeats = 0
+        rows: list[tuple[Any, ...]] = []
+        for index, e in events:
+            app = apps.get(e.app)
+            problem = None
+            if app is None:
+                problem = f"app {e.app!r} is not registered (PUT /v1/apps/{e.app} first)"
+            else:
+                for name, cache in (
+                    ("enterprise", enterprises),
+                    ("user", users),
+                    ("developer", developers),
+                ):
+                    key = getattr(e, name)
+                    if key is not None and key not in cache:
+                        problem = f"{name} {key!r} is not registered"
+                        break
+            if problem is not None:
+                rejected.append(Rejection(index, problem, e.event_id))
+                continue
+            assert app is not None
+            if e.event_id in seen:
+                repeats += 1
+                continue
+            seen.add(e.event_id)
+            rows.append(
+                (
+                    e.event_id, e.ts, app[0], app[1],
+                    None if e.enterprise is None else enterprises[e.enterprise],
+                    None if e.user is None else users[e.user],
+                    None if e.developer is None else developers[e.developer],
+                    e.outcome, e.duration_ms,
+                )
+            )  # fmt: skip
+        return rows, repeats
+
+    async def _resolve(
+        self, conn: AsyncConnection[Any], events: list[tuple[int, CallEvent]]
+    ) -> None:
+        """Look up the keys the cache does not hold, one query per registry."""
+        self._keys.expire()
+        apps = self._keys.apps
+        missing = {e.app for _, e in events} - apps.keys()
+        if missing:
+            cur = await conn.execute(
+                "SELECT key, id, kind FROM app WHERE key = ANY(%s)", (list(missing),)
+            )
+            for key, id_, kind in await cur.fetchall():
+                apps[key] = (int(id_), str(kind))
+        for name, table in _CALLER_TABLES.items():
+            cache = self._keys.callers[name]
+            wanted = {getattr(e, name) for _, e in events} - {None} - cache.keys()
+            if wanted:
+                cur = await conn.execute(
+                    f"SELECT key, id FROM {table} WHERE key = ANY(%s)",
+                    (list(wanted),),
+                )
+                for key, id_ in await cur.fetchall():
+                    cache[key] = int(id_)
+
+    async def _apply(self, conn: AsyncConnection[Any], rows: list[tuple[Any, ...]]) -> int:
+        """Stage and apply the rows in one transaction; retry on deadlock; return new events."""
+        rows.sort(key=_row_id)
+        for attempt in range(_RETRIES):
+            try:
+                async with conn.transaction():
+                    if not self._zone_checked:
+                        await self._check_zone(conn)
+                    await conn.execute(_CREATE_STAGE)
+                    async with conn.cursor().copy(_COPY_STAGE) as copy:
+                        copy.set_types(list(_STAGE_TYPES))
+                        await write_rows(copy, rows)
+                    cur = await conn.execute(_DEDUPE)
+                    fresh = len(rows) - cur.rowcount
+                    if fresh:
+                        await conn.execute(_STORE)
+                        await conn.execute(_CALLERS)
+                        await conn.execute(_MONTHLY, {"zone": self.zone})
+                self._zone_checked = True  # committed: the zone is recorded
+                return fresh
+            except (errors.DeadlockDetected, errors.SerializationFailure):
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _check_zone(self, conn: AsyncConnection[Any]) -> None:
+        await conn.execute(
+            "INSERT INTO call_zone (timezone) VALUES (%s) ON CONFLICT DO NOTHING", (self.zone,)
+        )
+        cur = await conn.execute("SELECT timezone FROM call_zone")
+        row = await cur.fetchone()
+        assert row is not None
+        if row[0] != self.zone:
+            raise ZoneMismatch(
+                f"call_monthly counts calendar months in {row[0]}, but timezone is {self.zone}; "
+                f"set timezone: {row[0]} in the configuration (or TALLY_TIMEZONE) to keep "
+                "the monthly figures consistent"
+            )
+
+
+def _row_id(row: tuple[Any, ...]) -> str:
+    return str(row[0])
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _reason(rejection: Rejection) -> str:
+    return "unknown_key" if "is not registered" in rejection.reason else "invalid"
+
+
+async def recorded_zone(conn: AsyncConnection[Any]) -> str | None:
+    """Return the zone the monthly rollup counts in, or None before the first ingest."""
+    cur = await conn.execute("SELECT timezone FROM call_zone")
+    row = await cur.fetchone()
+    return None if row is None else str(row[0])
