@@ -42,15 +42,15 @@ AdapterFactory = Callable[[Sequence[Any], AdapterContext], Adapter]
 
 
 def _modbus(devices: Sequence[Any], ctx: AdapterContext) -> Adapter:
-    return ModbusAdapter(devices, ctx.sink)
+    return ModbusAdapter(devices, ctx.sink, observer=ctx.observer)
 
 
 def _mqtt(devices: Sequence[Any], ctx: AdapterContext) -> Adapter:
-    return MqttAdapters(devices, ctx.sink)
+    return MqttAdapters(devices, ctx.sink, observer=ctx.observer)
 
 
 def _opcua(devices: Sequence[Any], ctx: AdapterContext) -> Adapter:
-    return OpcUaAdapters(devices, ctx.sink, data_dir=ctx.data_dir)
+    return OpcUaAdapters(devices, ctx.sink, data_dir=ctx.data_dir, observer=ctx.observer)
 
 
 ADAPTERS: dict[str, AdapterFactory] = {"modbus": _modbus, "mqtt": _mqtt, "opcua": _opcua}

@@ -15,7 +15,18 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from api.deps import AUTH_RESPONSES
 from api.middleware import RequestLatency
-from api.routes import counts, devices, health, keys, metrics
+from api.routes import (
+    calls,
+    counts,
+    declarations,
+    devices,
+    health,
+    keys,
+    metrics,
+    programs,
+    registry,
+)
+from api.routes import control as control_routes
 from api.settings import Settings, get_settings
 from collector import __version__
 
@@ -56,8 +67,12 @@ async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API for these settings (default: get_settings())."""
+def create_app(settings: Settings | None = None, control: Any | None = None) -> FastAPI:
+    """Build the API for these settings (default: get_settings()).
+
+    `control`: the collector's in-process ControlService (`tally run`, `tally demo`); without
+    one, POST /v1/devices/{id}/commands answers 503 and says where to send commands.
+    """
     resolved = settings if settings is not None else get_settings()
 
     @asynccontextmanager
@@ -86,10 +101,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = resolved
+    app.state.control = control
     app.add_middleware(RequestLatency)
     app.add_exception_handler(PoolTimeout, _store_unavailable)
     app.add_exception_handler(psycopg.OperationalError, _store_unavailable)
     app.include_router(health.router)
-    for module in (devices, counts, keys, metrics):
+    for module in (
+        devices,
+        counts,
+        keys,
+        metrics,
+        registry,
+        calls,
+        programs,
+        declarations,
+        control_routes,
+    ):
         app.include_router(module.router, responses=AUTH_RESPONSES)
     return app

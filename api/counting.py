@@ -25,6 +25,13 @@ BASE_DEFINITIONS = {
     "points": "Data collection points with at least one good live sample in the window, exact to "
     "the UTC hour (point_activity.good_hours).",
     "process_points": PROCESS_DEFINITION,
+    "managed_devices": "Devices with at least one verified control operation requested in the "
+    "window: a write, probe or command the device accepted and whose effect was confirmed by "
+    "reading the value back (or by the device's own confirmation, for MQTT). The verification's "
+    "readings are recorded as live samples, so a managed device is also connected in the window; "
+    "the count requires both. Numeric read-backs are compared within control.tolerance. "
+    "Rejected, mismatched, timed-out and refused operations never make a device managed.",
+    "managed_device_types": "Distinct device type labels among the managed devices.",
     "online_now": "Devices whose current status is online (the collector's latest knowledge), "
     "independent of the window.",
     "groups": "industry and region are the device's own, else its enterprise's; a group with a "
@@ -55,6 +62,8 @@ class _Tally:
         self.points = 0
         self.process_points = 0
         self.online_now = 0
+        self.managed_devices = 0
+        self.managed_device_types = 0
 
 
 async def compute_counts(
@@ -70,6 +79,7 @@ async def compute_counts(
         totals = await queries.connected_device_counts(conn, start, end, include_simulated)
         points = await queries.active_point_counts(conn, start, end, include_simulated)
         online = await queries.online_device_counts(conn, include_simulated)
+        managed = await queries.managed_device_counts(conn, start, end, include_simulated)
         excluded = (
             0 if include_simulated else await queries.simulated_connected_devices(conn, start, end)
         )
@@ -81,6 +91,9 @@ async def compute_counts(
                 conn, start, end, include_simulated, group_by
             )
             g_online = await queries.online_device_counts(conn, include_simulated, group_by)
+            g_managed = await queries.managed_device_counts(
+                conn, start, end, include_simulated, group_by
+            )
 
     unclassified: set[str] = set()
 
@@ -88,6 +101,7 @@ async def compute_counts(
         devices: list[queries.DeviceGroupCounts],
         pts: list[queries.PointGroupCounts],
         onl: list[queries.OnlineGroupCounts],
+        mgd: list[queries.ManagedGroupCounts],
     ) -> dict[str | None, _Tally]:
         out: dict[str | None, _Tally] = defaultdict(_Tally)
         for d in devices:
@@ -102,12 +116,15 @@ async def compute_counts(
                 unclassified.add(p.industry)
         for o in onl:
             out[o.grp].online_now = o.online_now
+        for m in mgd:
+            out[m.grp].managed_devices = m.managed_devices
+            out[m.grp].managed_device_types = m.managed_device_types
         return out
 
-    total = tally(totals, points, online).get(None, _Tally())
+    total = tally(totals, points, online, managed).get(None, _Tally())
     groups: list[CountGroupOut] = []
     if group_by is not None:
-        per_group = tally(g_devices, g_points, g_online)
+        per_group = tally(g_devices, g_points, g_online, g_managed)
         for key in sorted(per_group, key=lambda k: (k is None, k or "")):
             t = per_group[key]
             groups.append(
@@ -118,6 +135,8 @@ async def compute_counts(
                     points=t.points,
                     process_points=t.process_points,
                     online_now=t.online_now,
+                    managed_devices=t.managed_devices,
+                    managed_device_types=t.managed_device_types,
                 )
             )
     definitions = dict(BASE_DEFINITIONS)
@@ -131,6 +150,8 @@ async def compute_counts(
         points=total.points,
         process_points=total.process_points,
         online_now=total.online_now,
+        managed_devices=total.managed_devices,
+        managed_device_types=total.managed_device_types,
         group_by=group_by,
         groups=groups,
         unclassified_industries=sorted(unclassified),

@@ -129,6 +129,8 @@ class CountGroupOut(Out):
     points: int
     process_points: int
     online_now: int
+    managed_devices: int = 0
+    managed_device_types: int = 0
 
 
 class CountsOut(Out):
@@ -144,6 +146,12 @@ class CountsOut(Out):
     points: int
     process_points: int
     online_now: int
+    managed_devices: int = Field(
+        0, description="Devices with at least one verified control operation in the window."
+    )
+    managed_device_types: int = Field(
+        0, description="Distinct device type labels among the managed devices."
+    )
     group_by: Literal["industry", "type", "region", "protocol"] | None
     groups: list[CountGroupOut]
     unclassified_industries: list[str] = Field(

@@ -20,6 +20,7 @@ class Settings(BaseModel):
     pool_max_size: int = Field(4, ge=1, le=64)
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a connection.")
     site: str = Field("default", description="Name of the collector's site.")
+    timezone: str = Field("Asia/Shanghai", description="Zone of calendar months for call volumes.")
 
     @classmethod
     def from_config(cls, config: TallyConfig, dsn: str | None = None) -> Settings:
@@ -30,6 +31,7 @@ class Settings(BaseModel):
             pool_max_size=config.store.pool_size,
             connect_timeout=config.store.connect_timeout,
             site=config.site,
+            timezone=config.timezone,
         )
 
 

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from adapters.registry import DeviceConfig
+from collector.control.config import ControlConfig
 
 ENV_PREFIX = "TALLY_"
 ENV_NESTING = "__"
@@ -67,6 +68,13 @@ class PipelineConfig(Strict):
     queue_size: int = Field(100_000, ge=1, description="Records the queue holds before it blocks.")
     batch_size: int = Field(5_000, ge=1, le=1_000_000)
     batch_age: float = Field(1.0, gt=0, description="Seconds before a partial batch is flushed.")
+    group_batches: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="When batches wait (a slow store, a spool replay), up to this many are "
+        "written in one transaction (group commit), each still applied exactly once.",
+    )
     shutdown_timeout: float = Field(30.0, gt=0)
 
 
@@ -106,6 +114,7 @@ class TallyConfig(Strict):
     api: ApiConfig = ApiConfig()
     metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
+    control: ControlConfig = ControlConfig()
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     @field_validator("devices")

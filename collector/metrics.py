@@ -80,3 +80,35 @@ spool_full = Counter(
     "Times the spool reached max_bytes with on_full=block and intake paused until replay.",
     registry=REGISTRY,
 )
+calls_stored = Counter(
+    "tally_calls_stored",
+    "Call events committed to the store, by source (http, mqtt, file, workload).",
+    ["source"],
+    registry=REGISTRY,
+)
+calls_duplicate = Counter(
+    "tally_calls_duplicate",
+    "Call events not stored again because their event id was already recorded.",
+    ["source"],
+    registry=REGISTRY,
+)
+calls_rejected = Counter(
+    "tally_calls_rejected",
+    "Call events or messages refused, by source and reason (invalid, unknown_key, not_json).",
+    ["source", "reason"],
+    registry=REGISTRY,
+)
+
+control_operations = Counter(
+    "tally_control_operations",
+    "Control operations recorded, by kind (write, probe) and outcome.",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)
+control_latency = Histogram(
+    "tally_control_latency_seconds",
+    "Duration of control operations that reached a device (read, write, read back).",
+    ["protocol"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)

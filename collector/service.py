@@ -17,6 +17,8 @@ from adapters.registry import Adapter, AdapterConfigError, build_adapters
 from collector import metrics
 from collector.batch import Batch
 from collector.config import ConfigError, TallyConfig
+from collector.control.probe import ProbeSchedule
+from collector.control.service import ControlService
 from collector.pipeline import Pipeline, ShutdownReport
 from collector.store.migrate import MigrationError, migrate
 from collector.store.writer import SampleWriter, StoreUnavailable, WriteResult
@@ -61,6 +63,11 @@ class SchemaGatedStore:
         """Write one batch once the schema is in place."""
         await self.ensure_schema()
         return await self._writer.write(batch, source)
+
+    async def write_many(self, batches: Sequence[Batch], source: Any = "live") -> list[WriteResult]:
+        """Write several waiting batches in one transaction (group commit), each once."""
+        await self.ensure_schema()
+        return await self._writer.write_many(batches, source)
 
 
 class MetricsObserver:
@@ -119,6 +126,17 @@ class CollectorService:
             raise ConfigError(str(exc)) from None
         self._tasks: dict[asyncio.Task[None], Adapter] = {}
         self.report: ShutdownReport | None = None
+        self.control = ControlService(
+            config.control,
+            self.adapters,
+            config.store.dsn,
+            connect_timeout=config.store.connect_timeout,
+            sink=self.pipeline,
+        )
+        """Verified control operations through these adapters (collector/control/)."""
+        self.probe = ProbeSchedule(self.control)
+        self._probe_stop = asyncio.Event()
+        self._probe_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Check the schema (when reachable), open the spool and start every adapter."""
@@ -140,6 +158,12 @@ class CollectorService:
             task = asyncio.create_task(adapter.run(), name=f"tally-{type(adapter).__name__}")
             task.add_done_callback(self._adapter_ended)
             self._tasks[task] = adapter
+        await self.control.start()
+        if self.config.control.probe.enabled:
+            self._probe_stop.clear()
+            self._probe_task = asyncio.create_task(
+                self.probe.run(self._probe_stop), name="tally-probe"
+            )
         log.info(
             "collector started: %d device entr(y/ies), %d adapter(s), store %s",
             len(self.devices),
@@ -158,6 +182,16 @@ class CollectorService:
 
     async def stop(self) -> ShutdownReport:
         """Stop the adapters, flush the pipeline (store or spool) and close the writer."""
+        self._probe_stop.set()
+        if self._probe_task is not None:
+            try:
+                await asyncio.wait_for(self._probe_task, timeout=10)
+            except TimeoutError:
+                log.warning("the probe schedule did not stop within 10 s; cancelled")
+            except Exception:
+                log.exception("the probe schedule ended with an error")
+            self._probe_task = None
+        await self.control.stop()
         for adapter in self._tasks.values():
             try:
                 await adapter.stop()

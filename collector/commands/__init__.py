@@ -6,7 +6,20 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from collector.commands import collect, config_cmd, db, demo, keys, serve, sim
+from collector.commands import (
+    calls,
+    collect,
+    config_cmd,
+    db,
+    demo,
+    evaluate,
+    imports,
+    keys,
+    report,
+    serve,
+    sim,
+    snapshot,
+)
 
 Register = Callable[["argparse._SubParsersAction[Any]"], None]
 
@@ -18,4 +31,9 @@ COMMANDS: list[Register] = [
     keys.register,
     serve.register,
     sim.register,
+    report.register,
+    snapshot.register,
+    evaluate.register,
+    imports.register,
+    calls.register,
 ]

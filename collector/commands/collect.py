@@ -40,7 +40,7 @@ async def collect(config: TallyConfig, with_api: bool, stop: asyncio.Event) -> i
             from api.settings import Settings
 
             api = ApiServer(
-                create_app(Settings.from_config(config)),
+                create_app(Settings.from_config(config), control=service.control),
                 config.api.host,
                 config.api.port,
                 log_level=config.logging.level,

@@ -103,6 +103,38 @@ async def _wait_for_counts(
     return counts, time.monotonic() - started
 
 
+async def _probe_and_compare(
+    service: CollectorService, client: httpx.AsyncClient, manifest: Any
+) -> bool:
+    """Run one manageability probe pass; compare managed devices with the writable ones."""
+    writable = [d for d in manifest.devices if any(p.writable for p in d.points)]
+    truth = (len(writable), len({d.type for d in writable if d.type}))
+    ops = await service.probe.probe_all()
+    verified = sum(op.verified for op in ops)
+    params = {"window": "1h", "include_simulated": "true"}
+    response = await client.get("/v1/counts", params=params)
+    response.raise_for_status()
+    counts = response.json()
+    measured = (counts["managed_devices"], counts["managed_device_types"])
+    print(
+        f"\nmanageability probe (read, write the same value back, read again): "
+        f"{len(ops)} device(s) probed, {verified} verified"
+    )
+    for name, got, expected in zip(
+        ("managed_devices", "managed_device_types"), measured, truth, strict=True
+    ):
+        mark = "" if got == expected else "   <- differs"
+        print(f"{name:<28}{got:>9}{expected:>13}{mark}   (fleet: devices with a writable point)")
+    agree = measured == truth
+    print(
+        "managed devices agree with the fleet's writable devices"
+        if agree
+        else "managed devices do NOT agree with the fleet's writable devices",
+        flush=True,
+    )
+    return agree
+
+
 async def _register_enterprises(dsn: str, manifest: Any) -> None:
     """Record the fleet's enterprises (ground truth) so devices link to them."""
     from psycopg import AsyncConnection
@@ -140,10 +172,12 @@ async def demo(config: TallyConfig, fleet_path: Path, stop: asyncio.Event) -> in
         print(f"fleet {fleet.name!r}: {len(manifest.devices)} simulated devices served", flush=True)
         truth = _ground_truth(manifest)
         await _register_enterprises(config.store.dsn, manifest)
-        async with CollectorService(config, device_configs(manifest)):
+        async with CollectorService(config, device_configs(manifest)) as service:
             token = await _create_key(config.store.dsn)
             api = ApiServer(
-                create_app(Settings.from_config(config)), config.api.host, config.api.port
+                create_app(Settings.from_config(config), control=service.control),
+                config.api.host,
+                config.api.port,
             )
             await api.start()
             try:
@@ -167,6 +201,8 @@ async def demo(config: TallyConfig, fleet_path: Path, stop: asyncio.Event) -> in
                     else "\ncounts do NOT agree with the fleet's ground truth yet",
                     flush=True,
                 )
+                async with httpx.AsyncClient(base_url=api.url, headers=headers) as client:
+                    agree = await _probe_and_compare(service, client, manifest) and agree
                 print("collecting; Ctrl-C stops everything", flush=True)
                 await stop.wait()
             finally:

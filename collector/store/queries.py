@@ -147,6 +147,50 @@ async def connected_device_counts(
         return await cur.fetchall()
 
 
+@dataclass(frozen=True)
+class ManagedGroupCounts:
+    """Managed devices (a verified control operation in the window) and their distinct types."""
+
+    grp: str | None
+    managed_devices: int
+    managed_device_types: int
+
+
+# A device is managed in [start, end) when a control operation on it that was requested in
+# the window ended verified; the partial index control_op_verified_device_idx serves the probe.
+_MANAGED_JOIN = sql.SQL(
+    "CROSS JOIN LATERAL (SELECT 1 FROM control_op o WHERE o.device_id = d.id"
+    " AND o.outcome = 'verified' AND o.requested_at >= %(start)s AND o.requested_at < %(end)s"
+    " LIMIT 1) managed"
+)
+
+
+async def managed_device_counts(
+    conn: AsyncConnection[Any],
+    start: datetime,
+    end: datetime,
+    include_simulated: bool,
+    group_by: GroupBy | None = None,
+) -> list[ManagedGroupCounts]:
+    """Count managed devices (connected, with a verified control operation in [start, end))."""
+    _check_aligned(start, end)
+    query = sql.SQL(
+        "SELECT {grp} AS grp, count(*) AS managed_devices,"
+        " count(DISTINCT d.device_type) AS managed_device_types"
+        " FROM device d LEFT JOIN enterprise e ON e.id = d.enterprise_id {connected} {managed}"
+        " WHERE {simulated} GROUP BY 1 ORDER BY 1"
+    ).format(
+        grp=_GROUP_EXPR[group_by],
+        connected=_CONNECTED_JOIN,
+        managed=_MANAGED_JOIN,
+        simulated=_SIMULATED,
+    )
+    params = {"start": start, "end": end, "include_simulated": include_simulated}
+    async with conn.cursor(row_factory=class_row(ManagedGroupCounts)) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()
+
+
 async def simulated_connected_devices(
     conn: AsyncConnection[Any], start: datetime, end: datetime
 ) -> int:
