@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from api.deps import AUTH_RESPONSES
 from api.middleware import RequestLatency
+from api.routes import audit as audit_routes
 from api.routes import (
     calls,
     counts,
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, control: Any | None = None) -> 
     app.add_exception_handler(psycopg.OperationalError, _store_unavailable)
     app.include_router(health.router)
     for module in (
+        audit_routes,
         devices,
         counts,
         keys,

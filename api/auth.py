@@ -20,7 +20,7 @@ from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
 
 from adapters.base import utcnow
-from collector.store import queries
+from collector.store import audit, queries
 
 KEY_SCHEME = "tly"
 PREFIX_BYTES = 4
@@ -107,6 +107,17 @@ def check_key(token: str, stored: queries.ApiKeyRow | None) -> Caller:
     return Caller(stored.id, stored.prefix, Role(stored.role), stored.label)
 
 
+async def revoke_key(
+    conn: AsyncConnection[Any], prefix: str, actor: str = "cli"
+) -> queries.ApiKeyRow | None:
+    """Revoke a key by prefix (and record it in the audit log); None when there is none."""
+    async with conn.transaction():
+        row = await queries.revoke_api_key(conn, prefix)
+        if row is not None:
+            await audit.append(conn, actor, "key.revoked", f"key/{prefix}", {"role": row.role})
+    return row
+
+
 async def authenticate(conn: AsyncConnection[Any], token: str) -> Caller:
     """Look up and verify a presented key, recording its use; raise KeyRejected if bad."""
     prefix = key_prefix(token)
@@ -119,9 +130,9 @@ async def authenticate(conn: AsyncConnection[Any], token: str) -> Caller:
 
 
 async def create_key(
-    conn: AsyncConnection[Any], role: Role, label: str | None
+    conn: AsyncConnection[Any], role: Role, label: str | None, actor: str = "cli"
 ) -> tuple[NewKey, queries.ApiKeyRow]:
-    """Generate and store a key; return the token (to show once) and the stored row."""
+    """Generate and store a key (and its audit entry); return the token and the stored row."""
     for _ in range(CREATE_ATTEMPTS):
         new = generate_key()
         try:
@@ -129,6 +140,10 @@ async def create_key(
                 row = await queries.insert_api_key(
                     conn, new.prefix, new.secret_hash, role.value, label
                 )
+                await audit.append(
+                    conn, actor, "key.created", f"key/{new.prefix}",
+                    {"role": role.value, "label": label},
+                )  # fmt: skip
         except UniqueViolation:
             continue  # prefix collision (1 in 4 billion): draw again
         return new, row

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, status
 
-from api.auth import Role, create_key
+from api.auth import Role, create_key, revoke_key
 from api.deps import AdminCaller, Store
 from api.schemas import KeyCreatedOut, KeyCreateIn, KeyOut
 from collector.store import queries
@@ -30,7 +30,7 @@ def key_out(row: queries.ApiKeyRow) -> KeyOut:
 @router.post("", response_model=KeyCreatedOut, status_code=status.HTTP_201_CREATED)
 async def create(body: KeyCreateIn, conn: Store, caller: AdminCaller) -> KeyCreatedOut:
     """Create a key; the response carries the key itself, which is never shown again."""
-    new, row = await create_key(conn, body.role, body.label)
+    new, row = await create_key(conn, body.role, body.label, actor=f"key:{caller.prefix}")
     return KeyCreatedOut(**key_out(row).model_dump(), key=new.token)
 
 
@@ -45,7 +45,7 @@ async def revoke(
     prefix: Annotated[str, Path(pattern=r"^[0-9a-f]{8}$")], conn: Store, caller: AdminCaller
 ) -> KeyOut:
     """Revoke a key by its prefix; it stops working at once."""
-    row = await queries.revoke_api_key(conn, prefix)
+    row = await revoke_key(conn, prefix, actor=f"key:{caller.prefix}")
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no API key with prefix {prefix}")
     return key_out(row)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from collector.commands import (
+    audit_cmd,
     calls,
     collect,
     config_cmd,
@@ -36,4 +37,5 @@ COMMANDS: list[Register] = [
     evaluate.register,
     imports.register,
     calls.register,
+    audit_cmd.register,
 ]

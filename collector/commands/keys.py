@@ -11,7 +11,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.errors import UndefinedTable
 
-from api.auth import Role, create_key
+from api.auth import Role, create_key, revoke_key
 from collector.commands.common import add_config_option, config_from_args
 from collector.store import queries
 
@@ -113,7 +113,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 async def _revoke(dsn: str, prefix: str) -> queries.ApiKeyRow | None:
     async with await _connect(dsn) as conn:
-        return await queries.revoke_api_key(conn, prefix)
+        return await revoke_key(conn, prefix)
 
 
 def run_revoke(args: argparse.Namespace) -> int:
