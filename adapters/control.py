@@ -7,6 +7,7 @@ Protocol-specific errors subclass these, so the service never needs to know the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from adapters.base import Sample, Value
@@ -53,4 +54,28 @@ class Controllable(Protocol):
         MQTT commands are confirmed by an ack or the next DDATA carrying the new value:
         that value is returned. Modbus and OPC UA return None and are verified by `read`.
         """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MethodCheck:
+    """How a configured method call is verified: reading `point` must then give `equals`."""
+
+    method: str
+    """Key of the configured method."""
+    arguments: tuple[Value, ...]
+    point: str
+    """Key of the point read back after the call."""
+    equals: Value
+
+
+class MethodCallable(Protocol):
+    """An adapter that can call configured methods of its devices (OPC UA)."""
+
+    def check_method(self, device: str, method: str) -> MethodCheck:
+        """Return how a call is verified; raise ControlTargetUnknown when not configured."""
+        ...
+
+    async def call(self, device: str, method: str) -> list[Value]:
+        """Call the configured method now; return its output arguments."""
         ...

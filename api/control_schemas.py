@@ -13,7 +13,7 @@ ValueIn = bool | int | float | str
 
 
 class CommandIn(BaseModel):
-    """A control command: write `value` to `point`, or probe (write back what is read)."""
+    """A control command: write `value` to `point`, probe (write back what is read), or call."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -28,9 +28,23 @@ class CommandIn(BaseModel):
     probe: bool = Field(
         False, description="Read the point, write the same value back, read it again."
     )
+    method: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="Key of a method configured for the device (OPC UA control.methods): call "
+        "it, then read its verification point. Not with point, value or probe.",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> CommandIn:
+        if self.method is not None:
+            if self.point is not None or self.value is not None or self.probe:
+                raise ValueError(
+                    "give one form: {method} alone, {point, value} or {probe} (the method's "
+                    "configuration says which point verifies it)"
+                )
+            return self
         if self.probe and self.value is not None:
             raise ValueError("a probe writes back the value it reads: give no value with probe")
         if not self.probe and (self.point is None or self.value is None):
@@ -49,8 +63,11 @@ class ControlOpOut(BaseModel):
     protocol: str
     point_id: int | None = Field(description="Null when the point is unknown or was removed.")
     point: str | None = Field(description="Point key asked for (or chosen by a probe).")
-    kind: Literal["write", "probe"]
-    requested_value: Any = Field(description="Value written (a probe's: the value it read).")
+    kind: Literal["write", "probe", "method"]
+    requested_value: Any = Field(
+        description="Value written (a probe's: the value it read; a method's: "
+        '{"method": key, "arguments": [...]}).'
+    )
     value_before: Any = Field(description="Value read before the write; null if not read.")
     read_back: Any = Field(description="Value read after the write (or confirmed in-band).")
     requested_by: str = Field(description="`api-key:<prefix>` or `schedule`.")

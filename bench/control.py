@@ -1,7 +1,10 @@
 """Control throughput: manageability probes per second over N devices, latency per protocol.
 
-Serves N Modbus and N OPC UA simulated devices (one writable setpoint and one read-only
-value each) from a separate process (`python -m simulators --fleet ...`), runs the
+Serves N simulated devices per protocol (one writable setpoint and one read-only value
+each) from a separate process (`python -m simulators --fleet ...`): Modbus, OPC UA, MQTT
+JSON (command on `.../set`, confirmed by the device's ack) and MQTT Sparkplug B (DCMD,
+confirmed by the device's next DDATA), the MQTT devices on the simulator's throwaway
+Mosquitto. Runs the
 collector (`CollectorService`) on them into a throwaway PostgreSQL started here, waits
 until every device is registered, then probes every device of one protocol at a time
 with `--concurrency` probes in flight: read the setpoint, write the same value back, read
@@ -10,6 +13,7 @@ included); the latency percentiles are the recorded operations' own (read, write
 back: what `control_op.latency_ms` says). Prints one JSON object and a summary.
 
     .venv/bin/python bench/control.py --devices 1000 --concurrency 16
+    .venv/bin/python bench/control.py --protocols mqtt-json,mqtt-sparkplug
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 import psycopg
 import yaml
 
+from adapters.mqtt.config import MqttConnection
 from adapters.opcua.config import Control, OpcUaSource
 from collector.config import parse_config
 from collector.embedded.postgres import ThrowawayPostgres
@@ -42,6 +47,15 @@ from simulators.fleet import Manifest, device_configs, read_manifest
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_PROBES_PER_S = 50
 """Probes per second (one protocol, 1,000 devices) the collector should sustain."""
+PREFIXES = {"modbus": "mb-", "opcua": "ua-", "mqtt-json": "mj-", "mqtt-sparkplug": "ms-"}
+"""Device id prefix of each measured protocol (MQTT: one per encoding)."""
+LIVE_VALUE_NEEDED = {"mqtt-json", "mqtt-sparkplug"}
+"""MQTT reads return the last value received live: wait for one before probing."""
+MQTT_DATA_INTERVAL = 30
+"""Seconds between MQTT data messages: the first ones (and Sparkplug births) precede the
+collector; a later DDATA from an unknown edge node makes the collector ask for a rebirth."""
+DEVICES_PER_EDGE_NODE = 50
+"""Sparkplug B devices behind one simulated edge node."""
 
 
 def fleet_spec(devices: int, protocols: list[str]) -> dict[str, Any]:
@@ -56,6 +70,12 @@ def fleet_spec(devices: int, protocols: list[str]) -> dict[str, Any]:
         {"key": "Setpoint", "data_type": "float64", "writable": True,
          "signal": {"kind": "constant", "value": 185.5}},
         {"key": "Value", "data_type": "float32",
+         "signal": {"kind": "sine", "base": 50, "amplitude": 5, "period": 60}},
+    ]  # fmt: skip
+    mqtt_points = [
+        {"key": "setpoint", "data_type": "float64", "writable": True,
+         "signal": {"value": 72.5}},
+        {"key": "value", "data_type": "float64",
          "signal": {"kind": "sine", "base": 50, "amplitude": 5, "period": 60}},
     ]  # fmt: skip
     spec: dict[str, Any] = {
@@ -75,6 +95,22 @@ def fleet_spec(devices: int, protocols: list[str]) -> dict[str, Any]:
                 "update_interval": 3600,
                 "points": opcua_points,
             },
+            "mqtt-json": {
+                "protocol": "mqtt",
+                "encoding": "json",
+                "type": "bench-json",
+                "industry": "C26",
+                "update_interval": MQTT_DATA_INTERVAL,
+                "points": mqtt_points,
+            },
+            "mqtt-sparkplug": {
+                "protocol": "mqtt",
+                "encoding": "sparkplug",
+                "group": "bench",
+                "type": "bench-sparkplug",
+                "update_interval": MQTT_DATA_INTERVAL,
+                "points": mqtt_points,
+            },
         },
         "devices": [],
     }
@@ -92,6 +128,16 @@ def fleet_spec(devices: int, protocols: list[str]) -> dict[str, Any]:
             {"id": f"ua-{n:05d}", "template": "opcua", "server": f"u{n // per_server}"}
             for n in range(devices)
         ]
+    if "mqtt-json" in protocols or "mqtt-sparkplug" in protocols:
+        spec["protocols"]["mqtt"] = {"broker": None, "command_timeout": 10.0}
+    if "mqtt-json" in protocols:
+        spec["devices"] += [{"id": f"mj-{n:05d}", "template": "mqtt-json"} for n in range(devices)]
+    if "mqtt-sparkplug" in protocols:
+        spec["devices"] += [
+            {"id": f"ms-{n:05d}", "template": "mqtt-sparkplug",
+             "edge_node": f"edge-{n // DEVICES_PER_EDGE_NODE}"}
+            for n in range(devices)
+        ]  # fmt: skip
     return spec
 
 
@@ -99,7 +145,12 @@ def collector_devices(manifest: Manifest) -> list[Any]:
     """Return the collector's devices: slow polling, OPC UA setpoints allowed for control."""
     out: list[Any] = []
     for configured in device_configs(manifest):
-        if isinstance(configured, OpcUaSource):
+        if isinstance(configured, MqttConnection):
+            limits = configured.limits.model_copy(
+                update={"max_devices": max(configured.limits.max_devices, len(configured.devices))}
+            )
+            out.append(configured.model_copy(update={"limits": limits}))
+        elif isinstance(configured, OpcUaSource):
             data = configured.data.model_copy(update={"mode": "poll", "poll_interval": 3600})
             control = Control(writable=["*/Setpoint"])
             out.append(configured.model_copy(update={"control": control, "data": data}))
@@ -108,12 +159,15 @@ def collector_devices(manifest: Manifest) -> list[Any]:
     return out
 
 
-def registered(dsn: str, prefix: str) -> int:
-    """Devices of one protocol registered with their points."""
+def registered(dsn: str, prefix: str, *, live_value: bool = False) -> int:
+    """Devices of one protocol registered with their points (and, if asked, a stored value)."""
+    stored = " AND EXISTS (SELECT 1 FROM sample s WHERE s.point_id = p.id)" if live_value else ""
     with psycopg.connect(dsn) as conn:
         row = conn.execute(
             "SELECT count(*) FROM device d WHERE d.key LIKE %s"
-            " AND EXISTS (SELECT 1 FROM point p WHERE p.device_id = d.id AND p.writable)",
+            " AND EXISTS (SELECT 1 FROM point p WHERE p.device_id = d.id AND p.writable"
+            + stored
+            + ")",
             (prefix + "%",),
         ).fetchone()
     return int(row[0]) if row else 0
@@ -159,16 +213,17 @@ async def measure(
     results: dict[str, Any] = {}
     started = time.monotonic()
     async with CollectorService(config, collector_devices(manifest)) as service:
-        for protocol, prefix in (("modbus", "mb-"), ("opcua", "ua-")):
+        for protocol, prefix in PREFIXES.items():
             if protocol not in protocols:
                 continue
             deadline = time.monotonic() + 600
-            while await asyncio.to_thread(registered, dsn, prefix) < devices:
+            live_value = protocol in LIVE_VALUE_NEEDED
+            while await asyncio.to_thread(registered, dsn, prefix, live_value=live_value) < devices:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"{protocol}: devices not registered within 600 s")
                 await asyncio.sleep(0.5)
         results["registered_after_s"] = round(time.monotonic() - started, 1)
-        for protocol, prefix in (("modbus", "mb-"), ("opcua", "ua-")):
+        for protocol, prefix in PREFIXES.items():
             if protocol not in protocols:
                 continue
             keys = [d.id for d in manifest.devices if d.id.startswith(prefix)]
@@ -205,9 +260,14 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=1000, help="devices per protocol")
     parser.add_argument("--concurrency", type=int, default=16, help="probes in flight")
     parser.add_argument("--rounds", type=int, default=3, help="probe passes per protocol")
-    parser.add_argument("--protocols", default="modbus,opcua", help="comma-separated")
+    parser.add_argument(
+        "--protocols", default=",".join(PREFIXES), help=f"comma-separated of {', '.join(PREFIXES)}"
+    )
     args = parser.parse_args()
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
+    unknown = sorted(set(protocols) - set(PREFIXES))
+    if unknown:
+        parser.error(f"unknown protocols {unknown}; expected some of {', '.join(PREFIXES)}")
     with tempfile.TemporaryDirectory(prefix="tally-bench-control-") as tmp:
         fleet = Path(tmp) / "fleet.yaml"
         manifest_path = Path(tmp) / "manifest.json"
@@ -222,6 +282,7 @@ def main() -> int:
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=sim_log,
+            start_new_session=True,  # its own group: a kill also ends its Mosquitto
         )  # fmt: skip
         try:
             migrate(cluster.dsn)
@@ -246,7 +307,8 @@ def main() -> int:
             try:
                 sim.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                sim.kill()
+                os.killpg(sim.pid, signal.SIGKILL)
+                sim.wait(timeout=30)
             sim_log.close()
             cluster.remove()
     result["concurrency"] = args.concurrency

@@ -29,6 +29,7 @@ from adapters.base import (
     Value,
     utcnow,
 )
+from adapters.control import MethodCheck
 from adapters.opcua.client import (
     WIRE_ERRORS,
     ConnectError,
@@ -40,7 +41,7 @@ from adapters.opcua.client import (
     node_gone_statuses,
     status_name,
 )
-from adapters.opcua.config import DataMode, OpcUaSource
+from adapters.opcua.config import DataMode, Method, OpcUaSource
 from adapters.opcua.discovery import (
     PROTOCOL,
     DiscoveryError,
@@ -50,10 +51,12 @@ from adapters.opcua.discovery import (
     discover,
 )
 from adapters.opcua.errors import (
+    CallRejected,
     NotConnected,
     PointNotWritable,
     RequestTimeout,
     UnknownDevice,
+    UnknownMethod,
     UnknownPoint,
     WriteRejected,
 )
@@ -570,6 +573,51 @@ class OpcUaAdapter:
                 f"{where}: the server refused writing {value!r}: {status_name(status)}"
             )
 
+    def _method(self, device: str, method: str) -> Method:
+        for configured in self.source.control.methods:
+            if configured.key == method and configured.serves(device):
+                return configured
+        keys = ", ".join(m.key for m in self.source.control.methods if m.serves(device))
+        raise UnknownMethod(
+            f"OPC UA device {device!r} has no configured method {method!r} (configured: "
+            f"{keys or 'none'}; add it to control.methods of connection {self.source.id!r}); "
+            "nothing was sent"
+        )
+
+    def check_method(self, device: str, method: str) -> MethodCheck:
+        """Return how a call of a configured method is verified; no I/O."""
+        configured = self._method(device, method)
+        self._point(device, configured.verify.point)
+        return MethodCheck(
+            configured.key,
+            tuple(configured.arguments),
+            configured.verify.point,
+            configured.verify.equals,
+        )
+
+    async def call(self, device: str, method: str) -> list[Value]:
+        """Call a configured method of a device now; return its output arguments."""
+        configured = self._method(device, method)
+        found, _ = self._point(device, configured.verify.point)
+        client = self._live_client(device)
+        parts = [p for p in configured.object.split("/") if p]
+        start: str | None = found.node_id
+        if parts[:1] == ["Objects"]:
+            start, parts = None, parts[1:]
+        where = f"OPC UA device {device!r} method {method!r} ({configured.method})"
+        started = time.monotonic()
+        async with _control_errors(f"{where}: call", self.source.timeout):
+            try:
+                status, outputs = await client.call(
+                    start, parts, configured.method, configured.arguments
+                )
+            except LookupError as exc:
+                raise UnknownMethod(f"{where}: not found on the server: {exc}") from None
+        self._observer.request_observed(PROTOCOL, "call", time.monotonic() - started)
+        if quality_of(status) is not Quality.GOOD:
+            raise CallRejected(f"{where}: the server refused the call: {status_name(status)}")
+        return outputs
+
 
 @contextlib.asynccontextmanager
 async def _control_errors(where: str, within: float) -> AsyncIterator[None]:
@@ -637,3 +685,11 @@ class OpcUaAdapters:
     async def write(self, device: str, point: str, value: Value) -> None:
         """Write one point of a device, through the connection that registered it."""
         await self._serving(device).write(device, point, value)
+
+    def check_method(self, device: str, method: str) -> MethodCheck:
+        """Return how a call of a configured method is verified; no I/O."""
+        return self._serving(device).check_method(device, method)
+
+    async def call(self, device: str, method: str) -> list[Value]:
+        """Call a configured method of a device, through the connection that registered it."""
+        return await self._serving(device).call(device, method)

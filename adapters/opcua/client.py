@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from asyncua import Client, ua
+from asyncua import Client, Node, ua
 from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusChangeEvent
 from asyncua.common.subscription import Subscription as UaSubscription
 from asyncua.crypto import security_policies
@@ -507,6 +507,28 @@ class OpcUaClient:
         )
         return int(status.value)
 
+    async def call(
+        self, start: str | None, path: Sequence[str], method: str, arguments: Sequence[Value]
+    ) -> tuple[int, list[Value]]:
+        """Call a method found by browse names: `method` of the Object at `path` below `start`.
+
+        `start` is a NodeId (None: the Objects folder). Returns the StatusCode and the output
+        arguments; raises LookupError when a browse name is not found.
+        """
+        client = self._session()
+        parent = client.nodes.objects if start is None else client.get_node(start)
+        for name in path:
+            parent = await _named_child(client, parent, name)
+        target = await _named_child(client, parent, method)
+        request = ua.CallMethodRequest(
+            ObjectId=parent.nodeid,
+            MethodId=target.nodeid,
+            InputArguments=[ua.Variant(a) for a in arguments],
+        )
+        [result] = await client.uaclient.call([request])
+        outputs = [plain_value(v.Value) for v in result.OutputArguments or []]
+        return int(result.StatusCode.value), outputs
+
     async def subscribe(
         self, requests: Sequence[MonitorRequest]
     ) -> tuple[DataSubscription, dict[int, int]]:
@@ -625,3 +647,14 @@ def _reference(ref: ua.ReferenceDescription) -> Reference | None:
         namespace=int(ref.NodeId.NamespaceIndex),
         display_name=display,
     )
+
+
+async def _named_child(client: Client, parent: Node, name: str) -> Node:
+    """Return the child of `parent` whose browse name is `name` (any namespace)."""
+    children = await parent.get_children_descriptions()
+    for ref in children:
+        if ref.BrowseName is not None and ref.BrowseName.Name == name:
+            nid = ua.NodeId(ref.NodeId.Identifier, ref.NodeId.NamespaceIndex, ref.NodeId.NodeIdType)
+            return client.get_node(nid)
+    names = ", ".join(sorted(str(r.BrowseName.Name) for r in children if r.BrowseName)) or "none"
+    raise LookupError(f"{parent.nodeid.to_string()} has no child {name!r} (children: {names})")

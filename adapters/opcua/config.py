@@ -208,6 +208,38 @@ class Reconnect(Strict):
         return self
 
 
+class MethodVerify(Strict):
+    """How a method call is confirmed: after the call, reading `point` gives `equals`."""
+
+    point: str = Field(min_length=1, description="Key of a point of the device.")
+    equals: bool | int | float | str = Field(description="The value the point must then have.")
+
+
+class Method(Strict):
+    """A method the collector's control operations may call on one device (and how to verify)."""
+
+    key: str = Field(
+        min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$", description="Name in commands."
+    )
+    device: str = Field(
+        min_length=1, description="Device key, or its last path segments (e.g. the device id)."
+    )
+    object: str = Field(
+        "",
+        description="Browse path of the Object owning the method: relative to the device's "
+        "Object ('' is the device itself), or absolute when it starts with 'Objects'.",
+    )
+    method: str = Field(min_length=1, description="Browse name of the Method node.")
+    arguments: list[bool | int | float | str] = Field(
+        default_factory=list, description="Input arguments, in order."
+    )
+    verify: MethodVerify
+
+    def serves(self, device: str) -> bool:
+        """Tell whether this entry names the device with key `device`."""
+        return device == self.device or device.endswith("/" + self.device.strip("/"))
+
+
 class Control(Strict):
     """Which points the collector's control operations may write (none by default)."""
 
@@ -216,6 +248,18 @@ class Control(Strict):
         description="Globs of '<device key>/<point key>' that may be written when the server "
         "also grants write access, e.g. '*/Setpoint'; empty: no OPC UA writes at all.",
     )
+    methods: list[Method] = Field(
+        default_factory=list,
+        description="Methods that may be called (with fixed arguments); empty: no calls at all.",
+    )
+
+    @model_validator(mode="after")
+    def _unique_methods(self) -> Control:
+        pairs = [(m.device, m.key) for m in self.methods]
+        dupes = sorted({f"{d}: {k}" for d, k in pairs if pairs.count((d, k)) > 1})
+        if dupes:
+            raise ValueError(f"method keys must be unique per device: {', '.join(dupes)}")
+        return self
 
 
 class OpcUaDevice(DeviceDeclaration):

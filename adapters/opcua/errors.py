@@ -39,3 +39,11 @@ class WriteRejected(ControlError, control.ControlRejected):
 
 class RequestTimeout(ControlError, control.ControlTimeout):
     """The server did not answer a read or write in time; a write's effect is unknown."""
+
+
+class UnknownMethod(ControlError, control.ControlTargetUnknown):
+    """No method with this key is configured for the device (or the server has no such node)."""
+
+
+class CallRejected(ControlError, control.ControlRejected):
+    """The server answered a method call with a bad status."""

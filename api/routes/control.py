@@ -43,6 +43,12 @@ def control_service(request: Request) -> ControlService:
     return service
 
 
+def _kind(body: CommandIn) -> Kind:
+    if body.method is not None:
+        return Kind.METHOD
+    return Kind.PROBE if body.probe else Kind.WRITE
+
+
 @router.post(
     "/devices/{device_id}/commands", response_model=ControlOpOut, responses=COMMAND_RESPONSES
 )
@@ -53,9 +59,10 @@ async def command(
     device_id: Annotated[int, Path(ge=1)],
     body: CommandIn,
 ) -> ControlOpOut:
-    """Perform a write (or probe) now and answer with the recorded operation, whatever its outcome.
+    """Perform a write, probe or method call now; answer with the recorded operation.
 
-    Writes go only to points that are writable and allowed; the operation is never retried.
+    Writes go only to points that are writable and allowed, calls only to configured
+    methods; the operation is never retried.
     `outcome` says how it ended: verified, rejected, mismatch, timeout, not_allowed, error.
     """
     service = control_service(request)
@@ -65,9 +72,10 @@ async def command(
             ControlRequest(
                 device=target.key,
                 point=body.point,
-                kind=Kind.PROBE if body.probe else Kind.WRITE,
+                kind=_kind(body),
                 value=body.value,
                 requested_by=f"api-key:{caller.prefix}",
+                method=body.method,
             )
         )
     except DeviceNotFound:

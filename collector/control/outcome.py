@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from adapters.base import Value
 
@@ -13,10 +14,16 @@ SCHEDULE = "schedule"
 
 
 class Kind(enum.StrEnum):
-    """What was asked: a write of a given value, or a probe (write back the value read)."""
+    """What was asked: a write of a given value, a probe (write back the value read), a method."""
 
     WRITE = "write"
     PROBE = "probe"
+    METHOD = "method"
+    """Call a configured method, then read its verification point (OPC UA)."""
+
+
+Requested = Value | dict[str, Any]
+"""What was asked: a value to write, or {"method": key, "arguments": [...]} for a call."""
 
 
 class Outcome(enum.StrEnum):
@@ -49,6 +56,8 @@ class ControlRequest:
     """The value to write (ignored by a probe, which writes back what it read)."""
     requested_by: str = SCHEDULE
     """Who asked: `api-key:<prefix>` or `schedule`."""
+    method: str | None = None
+    """Key of the configured method to call (kind method only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +71,7 @@ class ControlOp:
     point_id: int | None
     point: str | None
     kind: Kind
-    requested_value: Value
+    requested_value: Requested
     value_before: Value
     read_back: Value
     requested_by: str

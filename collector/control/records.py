@@ -15,7 +15,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
 from adapters.base import Value
-from collector.control.outcome import ControlOp, Kind, Outcome
+from collector.control.outcome import ControlOp, Kind, Outcome, Requested
 from collector.store import audit
 
 
@@ -93,7 +93,7 @@ async def probe_targets(conn: AsyncConnection[Any]) -> list[DeviceTarget]:
     return _targets(await cur.fetchall())
 
 
-def _json(value: Value) -> Jsonb | None:
+def _json(value: Requested) -> Jsonb | None:
     if value is None:
         return None
     if isinstance(value, float) and not math.isfinite(value):
@@ -101,7 +101,7 @@ def _json(value: Value) -> Jsonb | None:
     return Jsonb(value)
 
 
-def _plain(value: Value) -> Value:
+def _plain(value: Requested) -> Requested:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
@@ -114,7 +114,7 @@ class NewOp:
     device: DeviceTarget
     point: str | None
     kind: Kind
-    requested_value: Value
+    requested_value: Requested
     value_before: Value
     read_back: Value
     requested_by: str

@@ -31,6 +31,7 @@ from adapters.control import (
     ControlTargetUnknown,
     ControlTimeout,
     ControlUnavailable,
+    MethodCallable,
 )
 from collector import metrics
 from collector.control import records
@@ -90,6 +91,8 @@ class _Progress:
 
     point: str | None
     requested: Value = None
+    call: dict[str, Any] | None = None
+    """What a method operation asked for ({"method": key, "arguments": [...]})."""
     before: Value = None
     read_back: Value = None
     step: str = "check"
@@ -209,7 +212,7 @@ class ControlService:
             device=target,
             point=progress.point,
             kind=request.kind,
-            requested_value=progress.requested,
+            requested_value=progress.requested if progress.call is None else progress.call,
             value_before=progress.before,
             read_back=progress.read_back,
             requested_by=request.requested_by,
@@ -250,8 +253,9 @@ class ControlService:
         except (ControlTimeout, TimeoutError) as exc:
             said = str(exc) or f"no answer within {self.config.timeout:g} s (control.timeout)"
             effect = (
-                "; the write's effect is unknown; not retried"
-                if p.step in {"write", "read back"}
+                f"; the {'call' if request.kind is Kind.METHOD else 'write'}'s effect is "
+                "unknown; not retried"
+                if p.step in {"write", "call", "read back"}
                 else "; nothing was written"
             )
             return Outcome.TIMEOUT, f"{p.step}: {said}{effect}"
@@ -279,6 +283,8 @@ class ControlService:
                 f"no adapter of this collector serves device {key!r} (is it configured and "
                 "enabled here?); nothing was sent"
             )
+        if request.kind is Kind.METHOD:
+            return await self._method(target, request, adapter, p)
         if p.point is None:
             order = self.probe_points(target, adapter)
             if not order:
@@ -306,6 +312,58 @@ class ControlService:
             return Outcome.NOT_ALLOWED, f"{why}; nothing was sent"
         async with self._locks.setdefault(key, asyncio.Lock()):
             return await self._read_write_read(adapter, key, p.point, request.kind, p)
+
+    async def _method(
+        self,
+        target: records.DeviceTarget,
+        request: ControlRequest,
+        adapter: Controllable,
+        p: _Progress,
+    ) -> tuple[Outcome, str | None]:
+        """Call a configured method, read its verification point, compare."""
+        key = target.key
+        method = request.method or ""
+        if not callable(getattr(adapter, "check_method", None)):
+            return Outcome.NOT_ALLOWED, (
+                f"device {key!r}: its adapter offers no method calls; nothing was sent"
+            )
+        callee: MethodCallable = adapter  # type: ignore[assignment]
+        p.call = {"method": method, "arguments": []}
+        if not self.config.enabled:
+            return Outcome.NOT_ALLOWED, (
+                "control operations are switched off (control.enabled: false); nothing was sent"
+            )
+        try:
+            check = callee.check_method(key, method)
+        except ControlTargetUnknown as exc:
+            return Outcome.NOT_ALLOWED, str(exc)
+        p.point = check.point
+        p.call = {"method": check.method, "arguments": list(check.arguments)}
+        if check.point not in target.points:
+            return Outcome.NOT_ALLOWED, (
+                f"device {key!r} has no registered point {check.point!r} to verify method "
+                f"{method!r} with; nothing was sent"
+            )
+        why = self.policy.rate.acquire(key)
+        if why is not None:
+            return Outcome.NOT_ALLOWED, f"{why}; nothing was sent"
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            await self._step("call", p, callee.call(key, method))
+            if self.config.settle > 0:
+                await asyncio.sleep(self.config.settle)
+            after = await self._step("read back", p, adapter.read(key, check.point))
+            await self._record_reading(after)
+            p.read_back = after.value
+        if after.quality is not Quality.GOOD:
+            return Outcome.MISMATCH, (
+                f"read back: {check.point} has quality {after.quality.name} (value "
+                f"{after.value!r}); the effect of the call is not confirmed"
+            )
+        if values_match(check.equals, after.value, self.config.tolerance):
+            return Outcome.VERIFIED, None
+        return Outcome.MISMATCH, (
+            f"called {method!r} but {check.point} reads {after.value!r}, expected {check.equals!r}"
+        )
 
     async def _record_reading(self, sample: Sample) -> None:
         """Record a live reading made by a control operation as a sample, like any other."""

@@ -6,6 +6,8 @@
   read back afterwards is not what was written.
 - delay: writes to the point are answered only after `seconds` (the client times out first
   when `seconds` exceeds its request timeout).
+- refuse calls: calls of a device's methods (SetValue) are answered with a bad StatusCode
+  and change nothing.
 
 Installed on a running asyncua server by wrapping its attribute service's write, so only
 clients' writes are affected; the simulator's own value updates are not.
@@ -55,6 +57,9 @@ class WriteFaults:
         self._faults: dict[PointRef, WriteFault] = {}
         self.writes = 0
         """Values clients asked to write, whatever became of them."""
+        self._refused_calls: dict[str, str] = {}
+        self.calls = 0
+        """Method calls clients made, whatever became of them."""
 
     def _change(self, device: str, point: str, **changes: Any) -> None:
         current = self._faults.get((device, point), WriteFault())
@@ -74,8 +79,24 @@ class WriteFaults:
         """Hold back the answer to writes to a point."""
         self._change(device, point, delay=seconds)
 
+    def refuse_calls(self, device: str, status: str = "BadOutOfService") -> None:
+        """Answer calls of the device's methods with a bad StatusCode, changing nothing."""
+        if not hasattr(ua.StatusCodes, status) or not status.startswith("Bad"):
+            raise ValueError(f"{status!r} is not the name of a bad OPC UA StatusCode")
+        self._refused_calls[device] = status
+
+    def call_refusal(self, device: str) -> int | None:
+        """Count a call of a device's method; return the StatusCode to refuse it with, if any."""
+        self.calls += 1
+        status = self._refused_calls.get(device)
+        return None if status is None else int(getattr(ua.StatusCodes, status))
+
     def clear(self, device: str | None = None, point: str | None = None) -> None:
         """Switch off the failure modes of one point, of one device, or of everything."""
+        if point is None:
+            for name in list(self._refused_calls):
+                if device is None or name == device:
+                    del self._refused_calls[name]
         for ref in list(self._faults):
             if (device is None or ref[0] == device) and (point is None or ref[1] == point):
                 del self._faults[ref]

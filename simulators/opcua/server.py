@@ -4,8 +4,10 @@ Every device is an Object under Objects/DeviceSet carrying the OPC UA DI propert
 Manufacturer ("Tally Simulator (simulated)"), Model, SerialNumber, DeviceClass,
 ProductCode and SoftwareRevision; its points are Variables (nested in sub-objects when
 the key has a '/'). Read-only points follow their signal; writable points hold what was
-last written. `nodeid_offset` changes every NodeId (namespace index and numeric ids),
-so a restart with another offset tests re-resolution by browse path.
+last written. A device with writable points has a method SetValue(point, value) that sets
+one of them (for method calls as control operations). `nodeid_offset` changes every
+NodeId (namespace index and numeric ids), so a restart with another offset tests
+re-resolution by browse path.
 """
 
 from __future__ import annotations
@@ -410,6 +412,40 @@ class OpcUaSimulatorServer:
                 await var.add_property(self._nodeid(), "EngineeringUnits", unit)
             points[point.key] = _ServedPoint(point, var, seed, value=initial)
         self._served[device.id] = _ServedDevice(device, obj, points)
+        if any(p.writable for p in device.points):
+            # arguments declared by hand: asyncua would give their node an id of our range
+            method = await obj.add_method(
+                self._nodeid(), "SetValue", self._set_value_method(device.id), [], []
+            )
+            arguments = [
+                ua.Argument(Name="point", DataType=ua.NodeId(ua.ObjectIds.String), ValueRank=-1),
+                ua.Argument(
+                    Name="value", DataType=ua.NodeId(ua.ObjectIds.BaseDataType), ValueRank=-1
+                ),
+            ]
+            await method.add_property(
+                self._nodeid(),
+                ua.QualifiedName("InputArguments", 0),
+                arguments,
+                varianttype=ua.VariantType.ExtensionObject,
+                datatype=ua.ObjectIds.Argument,
+            )
+
+    def _set_value_method(self, device_id: str) -> Any:
+        """Return the body of a device's SetValue(point, value) method (writable points only)."""
+
+        async def set_value(parent: ua.NodeId, point: ua.Variant, value: ua.Variant) -> Any:
+            refused = self.faults.call_refusal(device_id)
+            if refused is not None:
+                return ua.StatusCode(refused)
+            served = self._served.get(device_id)
+            target = served.points.get(str(point.Value)) if served is not None else None
+            if target is None or not target.point.writable:
+                return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+            await self._set(target, value.Value)
+            return []
+
+        return set_value
 
     async def add_device(self, device: OpcUaFleetDevice) -> None:
         """Serve one more device (appears on the next browse)."""
