@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from adapters.base import utcnow
@@ -37,10 +38,53 @@ def device_topic(spec: DeviceSpec, leaf: str) -> str:
     return f"{spec.topic_root}/{spec.industry}/{spec.type}/{spec.id}/{leaf}"
 
 
-class JsonDevice:
-    """One device publishing JSON on its own connection."""
+DEVICES_PER_CONNECTION = 100
+"""JSON devices sharing one broker connection, as behind a gateway.
 
-    def __init__(self, broker_url: str, spec: DeviceSpec) -> None:
+paho waits on its sockets with select(), which cannot watch descriptors above 1,023: with
+three descriptors per client, one process holds at most about 340 paho connections, so a
+connection per device would cap a simulated fleet there."""
+
+
+class SharedConnection:
+    """One broker connection that up to DEVICES_PER_CONNECTION simulated devices use."""
+
+    def __init__(self, broker_url: str, client_id: str) -> None:
+        self._handlers: dict[str, Callable[[Received], None]] = {}
+        self.client = MqttClient(
+            BrokerSettings.from_url(
+                broker_url, client_id=client_id, reconnect_max_delay=RECONNECT_MAX
+            ),
+            self._on_message,
+        )
+
+    def listen(self, topic: str, handler: Callable[[Received], None]) -> None:
+        """Subscribe to one exact topic (QoS 1) and hand its messages to `handler`."""
+        self._handlers[topic] = handler
+        self.client.add_subscription(topic, 1)
+
+    async def start(self, within: float) -> None:
+        """Connect and wait until the broker acknowledged every subscription."""
+        self.client.start()
+        if not await asyncio.to_thread(self.client.wait_subscribed, within):
+            raise TimeoutError(
+                f"{self.client.settings.client_id}: broker not reached in {within} s"
+            )
+
+    async def stop(self) -> None:
+        """Disconnect."""
+        await asyncio.to_thread(self.client.stop)
+
+    def _on_message(self, message: Received) -> None:
+        handler = self._handlers.get(message.topic or "")
+        if handler is not None:
+            handler(message)
+
+
+class JsonDevice:
+    """One device publishing JSON on a connection it may share with other devices."""
+
+    def __init__(self, connection: SharedConnection, spec: DeviceSpec) -> None:
         self.spec = spec
         self.values = DeviceValues(spec)
         self.published = 0
@@ -50,19 +94,11 @@ class JsonDevice:
         self._wake = asyncio.Event()
         self._commands: list[Received] = []
         self._task: asyncio.Task[None] | None = None
-        self._client = MqttClient(
-            BrokerSettings.from_url(
-                broker_url, client_id=f"sim-json-{spec.id}", reconnect_max_delay=RECONNECT_MAX
-            ),
-            self._on_message,
-        )
-        self._client.add_subscription(device_topic(spec, "set"), 1)
+        self._client = connection.client
+        connection.listen(device_topic(spec, "set"), self._on_message)
 
-    async def start(self, within: float = 10.0) -> None:
-        """Connect, publish the retained identification and start the telemetry loop."""
-        self._client.start()
-        if not await asyncio.to_thread(self._client.wait_subscribed, within):
-            raise TimeoutError(f"device {self.spec.id}: broker not reached in {within} s")
+    def start(self) -> None:
+        """Publish the retained identification and start the telemetry loop (connected)."""
         identity: dict[str, Any] = {
             **self.spec.classification(),
             "simulated": True,
@@ -84,7 +120,6 @@ class JsonDevice:
             await asyncio.to_thread(
                 self._client.publish_and_wait, device_topic(self.spec, "identity"), b"", 1, True
             )
-        await asyncio.to_thread(self._client.stop)
 
     def publish_telemetry(self) -> None:
         """Publish one telemetry message with every point now."""
