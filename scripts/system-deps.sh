@@ -15,6 +15,14 @@ if [[ -z "${TALLY_TEST_MQTT_URL:-}" ]] && ! command -v mosquitto >/dev/null 2>&1
         && [[ ! -x /usr/sbin/mosquitto ]]; then
     need+=(mosquitto)
 fi
+# The dashboard test drives Debian's chromium through Playwright (never a browser that
+# Playwright downloads); a CJK font lets the page and its screenshot show the Chinese text.
+if [[ ! -x /usr/bin/chromium ]]; then
+    need+=(chromium)
+fi
+if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+    need+=(fonts-wqy-microhei)
+fi
 if ((${#need[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "missing system packages: ${need[*]}; install them (apt-get install -y ${need[*]})" >&2
