@@ -127,9 +127,11 @@ function describeError(err, what) {
   if (!(err instanceof ApiError)) return `${what}: 无法连接 cannot reach the API (${err.message})`;
   if (err.status === 401) return `密钥被拒绝 The API key was refused (401): ${err.detail}`;
   if (err.status === 403) return `权限不足 This key's role does not allow it (403): ${err.detail}`;
-  if (err.status === 404) {
-    return `${what}: 本服务器尚未提供 not available on this server (404 from ${err.path.split("?")[0]}): ${err.detail}`;
+  if (err.status === 404 && err.detail === "Not Found") {
+    // No such route: the endpoint is not part of this server's version.
+    return `${what}: 本服务器尚未提供 not available on this server (404 from ${err.path.split("?")[0]})`;
   }
+  if (err.status === 404) return `${what}: 未找到 not found (404): ${err.detail}`;
   return `${what}: ${err.status} ${err.detail}`;
 }
 
@@ -289,8 +291,9 @@ function renderRule(r) {
   }
   if (r.notes) article.append(el("p", { class: "notes" }, r.notes));
   if (r.drilldown) {
-    article.append(el("p", { class: "drill" },
-      downloadButton("明细 Evidence behind this figure (CSV)", withFormat(r.drilldown, "csv"), `${r.rule}.csv`)));
+    const button = downloadButton("明细 Evidence behind this figure (CSV)", withFormat(r.drilldown, "csv"), `${r.rule}.csv`);
+    button.dataset.drilldown = r.drilldown;
+    article.append(el("p", { class: "drill" }, button));
   }
   return article;
 }
@@ -371,6 +374,7 @@ function renderSeries(body) {
   svg("text", { x: w - pad.r, y: h - 8, "text-anchor": "end", text: fmtTime(points[points.length - 1].end) }));
   for (const [name, cls] of [["connected_devices", "connected"], ["managed_devices", "managed"]]) {
     chart.append(svg("polyline", { class: `line ${cls}`, points: points.map((p, i) => `${x(i)},${y(p[name])}`).join(" ") }));
+    if (points.length > 60) continue; // too many to mark one by one
     points.forEach((p, i) => {
       chart.append(svg("circle", { class: `dot ${cls}`, cx: x(i), cy: y(p[name]), r: 2.5 },
         svg("title", { text: `${fmtTime(p.start)} → ${fmtTime(p.end)}: ${name} ${p[name]}` })));

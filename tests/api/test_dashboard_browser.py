@@ -98,6 +98,23 @@ def fleet_with_control(seed: Seed) -> None:
         )
 
 
+async def record_calls(dsn: str, api_url: str) -> None:
+    """Register two apps and record calls to them in February to April 2024 (operator)."""
+    operator = bearer(await add_key(dsn, Role.OPERATOR))
+    events = [
+        {"id": f"{app}-{month}-{n}", "ts": f"2024-{month:02d}-1{n}T08:00:00+08:00",
+         "app": app, "outcome": "ok" if n else "error"}
+        for app, month, calls in (("model", 2, 2), ("model", 3, 4), ("app", 3, 2), ("app", 4, 5))
+        for n in range(calls)
+    ]  # fmt: skip
+    async with httpx.AsyncClient(base_url=api_url, headers=operator) as client:
+        for key, kind in (("model", "mechanism_model"), ("app", "industrial_app")):
+            reg = {"key": key, "name": key, "kind": kind, "category": "production"}
+            assert (await client.put(f"/v1/apps/{key}", json=reg)).status_code == 201
+        answer = await client.post("/v1/calls", json={"events": events})
+    assert answer.status_code == 200 and answer.json()["stored"] == len(events), answer.text
+
+
 async def page_rules(page: Page) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = await page.eval_on_selector_all(
         "#rules article.rule",
@@ -107,6 +124,7 @@ async def page_rules(page: Page) -> list[dict[str, Any]]:
             badge: a.querySelector("header .badge").textContent,
             zh: a.querySelector(".texts .zh").textContent,
             en: a.querySelector(".texts .en").textContent,
+            drill: [...a.querySelectorAll(".drill button")].map(b => b.dataset.drilldown),
             bars: [...a.querySelectorAll(".bar-row")].map(b => ({
                 metric: b.dataset.metric, measured: b.dataset.measured,
                 threshold: b.dataset.threshold})),
@@ -139,6 +157,7 @@ async def test_dashboard_shows_the_tiers_rules_with_their_verdicts(
 ) -> None:
     fleet_with_control(seed)
     key = await add_key(database_url, Role.AUDITOR, "dashboard test")
+    await record_calls(database_url, api_url)
     async with httpx.AsyncClient(base_url=api_url, headers=bearer(key)) as client:
         expected = (
             await client.get(
@@ -148,6 +167,7 @@ async def test_dashboard_shows_the_tiers_rules_with_their_verdicts(
         paths = (await client.get("/openapi.json")).json()["paths"]
         by_type = (await client.get("/v1/counts", params={"group_by": "type"})).json()
         by_industry = (await client.get("/v1/counts", params={"group_by": "industry"})).json()
+        calls = (await client.get("/v1/calls/monthly", params={"window": "90d"})).json()
     errors: list[str] = []
     page = await browser_context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -201,6 +221,7 @@ async def test_dashboard_shows_the_tiers_rules_with_their_verdicts(
             for leaf in leaves(result["check"])
         ]
         assert drawn == wanted, result["rule"]
+        assert on_page["drill"] == ([result["drilldown"]] if result.get("drilldown") else [])
     verdicts = {r["verdict"] for r in results}
     assert {"fail", "insufficient_evidence"} <= verdicts  # the fleet is far below the tier
     assert (
@@ -242,6 +263,19 @@ async def test_dashboard_shows_the_tiers_rules_with_their_verdicts(
             "() => document.querySelector('#evidence-message').textContent.includes('404')"
         )
         assert "/v1/reports" in (await evidence.text_content() or "")
+    # Monthly calls over 90 days: the full calendar months in it, as the API counts them.
+    await page.select_option("#window", "90d")
+    await page.wait_for_selector("#calls .hbar")
+    await page.wait_for_function(
+        "() => document.querySelector('#summary').textContent.includes('(2160 h)')"
+    )
+    shown_calls = await page.eval_on_selector_all(
+        "#calls .hbar", "bars => bars.map(b => [b.dataset.key, b.textContent])"
+    )
+    assert calls["months"] == ["2024-03", "2024-04"]
+    assert [month for month, _ in shown_calls] == calls["months"]
+    for month, text in shown_calls:
+        assert f"{calls['total']['calls'][month]} 次 calls" in text
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "dashboard.png"
     await page.screenshot(path=str(screenshot), full_page=True)
