@@ -115,6 +115,17 @@ async def record_calls(dsn: str, api_url: str) -> None:
     assert answer.status_code == 200 and answer.json()["stored"] == len(events), answer.text
 
 
+async def settled(page: Page) -> dict[str, str]:
+    """Wait for the evidence message to say how a download ended; return its kind and text."""
+    await page.wait_for_selector(
+        "#evidence-message[data-kind='ok'], #evidence-message[data-kind='error']"
+    )
+    outcome: dict[str, str] = await page.eval_on_selector(
+        "#evidence-message", "m => ({kind: m.dataset.kind, text: m.textContent})"
+    )
+    return outcome
+
+
 async def page_rules(page: Page) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = await page.eval_on_selector_all(
         "#rules article.rule",
@@ -246,23 +257,18 @@ async def test_dashboard_shows_the_tiers_rules_with_their_verdicts(
 
     # Drill-downs and bundles: downloaded with the key where the server has them, else a
     # clear 404 message (they come from other branches).
-    await page.click("#drilldowns button.download >> nth=0")
-    evidence = page.locator("#evidence-message")
-    if "/v1/drilldowns/devices" in paths:
-        await page.wait_for_selector("#downloads a.blob-link")
-    else:
-        await page.wait_for_function(
-            "() => document.querySelector('#evidence-message').textContent.includes('404')"
-        )
-        assert "not available on this server" in (await evidence.text_content() or "")
-    await page.click("#make-bundle")
-    if "/v1/reports" in paths:
-        await page.wait_for_selector("#downloads a.blob-link[download$='.zip']")
-    else:
-        await page.wait_for_function(
-            "() => document.querySelector('#evidence-message').textContent.includes('404')"
-        )
-        assert "/v1/reports" in (await evidence.text_content() or "")
+    for button, route, file in (
+        ("#drilldowns button.download >> nth=0", "/v1/drilldowns/devices", ".csv"),
+        ("#make-bundle", "/v1/reports", ".zip"),
+    ):
+        await page.click(button)
+        outcome = await settled(page)
+        if route in paths:
+            assert outcome["kind"] == "ok", outcome["text"]
+            assert await page.locator(f"#downloads a.blob-link[download$='{file}']").count() >= 1
+        else:
+            assert outcome["kind"] == "error", outcome["text"]
+            assert f"not available on this server (404 from {route})" in outcome["text"]
     # Monthly calls over 90 days: the full calendar months in it, as the API counts them.
     await page.select_option("#window", "90d")
     await page.wait_for_selector("#calls .hbar")
