@@ -438,8 +438,9 @@ function renderCalls(body) {
 
 // --- evidence: drill-downs and bundles -----------------------------------------------------
 
+// A verdict's drill-down is a relative URL: "/v1/drilldowns/..." or "drilldowns/...".
 function withFormat(relative, format) {
-  const url = new URL(relative, window.location.origin);
+  const url = new URL(relative, `${window.location.origin}/v1/`);
   url.searchParams.set("format", format);
   return url.pathname + url.search;
 }
