@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest system-deps install clean bench
+.PHONY: demo test lint typecheck pytest system-deps test-deps install clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(STAMP)
 system-deps:
 	bash scripts/system-deps.sh
 
+# The tests also need Debian's chromium (the dashboard's browser test) and a CJK font.
+test-deps:
+	bash scripts/system-deps.sh --browser
+
 demo: install system-deps
 	$(BIN)/tally demo
 
@@ -28,7 +32,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install system-deps
+pytest: install test-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test: lint typecheck pytest

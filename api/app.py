@@ -19,6 +19,7 @@ from api.routes import audit as audit_routes
 from api.routes import (
     calls,
     counts,
+    dashboard,
     declarations,
     devices,
     health,
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, control: Any | None = None) -> 
     app.add_exception_handler(PoolTimeout, _store_unavailable)
     app.add_exception_handler(psycopg.OperationalError, _store_unavailable)
     app.include_router(health.router)
+    app.include_router(dashboard.router)
     for module in (
         audit_routes,
         devices,

@@ -40,7 +40,8 @@ BASE_DEFINITIONS = {
 }
 
 
-def _simulated_definition(include_simulated: bool) -> str:
+def simulated_definition(include_simulated: bool) -> str:
+    """Say whether simulated devices are in the counts, and how to change that."""
     if include_simulated:
         return (
             "Simulated devices (served by the bundled simulators) ARE INCLUDED in these counts "
@@ -140,7 +141,7 @@ async def compute_counts(
                 )
             )
     definitions = dict(BASE_DEFINITIONS)
-    definitions["simulated"] = _simulated_definition(include_simulated)
+    definitions["simulated"] = simulated_definition(include_simulated)
     return CountsOut(
         window=WindowOut.of(window),
         include_simulated=include_simulated,

@@ -186,3 +186,28 @@ class KeyCreatedOut(KeyOut):
     """A new key; `key` is shown this once and cannot be recovered later."""
 
     key: str
+
+
+class SeriesPointOut(Out):
+    """Counts of one step [start, end) of a series."""
+
+    start: datetime
+    end: datetime
+    connected_devices: int
+    device_types: int
+    managed_devices: int
+    managed_device_types: int
+
+
+class CountsSeriesOut(Out):
+    """Connected and managed devices in every step of a window, oldest step first."""
+
+    window: WindowOut
+    step: str = Field(description="The step asked for, such as 1d or 6h.")
+    step_hours: int
+    include_simulated: bool
+    points: list[SeriesPointOut] = Field(
+        description="One per step, anchored at the window's end; the first may be shorter."
+    )
+    definitions: dict[str, str]
+    generated_at: datetime

@@ -1,4 +1,4 @@
-"""Counts API benchmark: /v1/counts and /v1/devices over a 30-day rollup of a large fleet.
+"""Counts API benchmark: /v1/counts, its series and /v1/devices over a 30-day rollup.
 
 Usage::
 
@@ -88,6 +88,7 @@ async def measure(dsn: str, requests: int) -> dict[str, list[float]]:
     paths = {
         "counts 30d": "/v1/counts?window=30d",
         "counts 30d group_by=industry": "/v1/counts?window=30d&group_by=industry",
+        "counts series 30d step=1d": "/v1/counts/series?window=30d&step=1d",
         "devices connected, page of 100": "/v1/devices?status=connected&limit=100&offset=1000",
         "device detail": "/v1/devices/42",
     }

@@ -186,6 +186,10 @@ async def demo(config: TallyConfig, fleet_path: Path, stop: asyncio.Event) -> in
                 )
                 print(f"demo key  {token}   (role admin; shown once)")
                 print(
+                    f"dashboard {api.url}/   (paste the demo key; tick 'include simulated' to "
+                    "count the demo fleet)"
+                )
+                print(
                     f'try       curl -H "Authorization: Bearer {token}" '
                     f'"{api.url}/v1/counts?include_simulated=true&group_by=industry"',
                     flush=True,

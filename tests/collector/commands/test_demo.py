@@ -52,6 +52,7 @@ def test_demo_counts_the_fleet_and_ctrl_c_leaves_nothing_running() -> None:
         took = re.search(r"first collection counted after ([\d.]+) s", output)
         assert took is not None and float(took[1]) < 30, output
         assert f"http://127.0.0.1:{port}" in output
+        assert f"dashboard http://127.0.0.1:{port}/ " in output
         base = re.search(r"throwaway PostgreSQL in (\S+) ", output)
         assert base is not None, output
         proc.send_signal(signal.SIGINT)
