@@ -21,6 +21,7 @@ from api.routes import (
     counts,
     declarations,
     devices,
+    drilldowns,
     health,
     keys,
     metrics,
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, control: Any | None = None) -> 
         registry,
         calls,
         programs,
+        drilldowns,
         declarations,
         control_routes,
     ):
