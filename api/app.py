@@ -27,6 +27,8 @@ from api.routes import (
     metrics,
     programs,
     registry,
+    reports,
+    signing,
 )
 from api.routes import control as control_routes
 from api.settings import Settings, get_settings
@@ -110,6 +112,8 @@ def create_app(settings: Settings | None = None, control: Any | None = None) -> 
     app.include_router(health.router)
     for module in (
         audit_routes,
+        signing,
+        reports,
         devices,
         counts,
         keys,
