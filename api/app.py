@@ -40,7 +40,9 @@ DESCRIPTION = (
     "Counts of connected devices, device types and data collection points, computed from "
     "live evidence recorded by the Tally collector. Every endpoint except /v1/health needs "
     "`Authorization: Bearer <key>`; roles: auditor (read), operator (read and write), "
-    "admin (also keys)."
+    "admin (also keys). Every figure of an evaluation links to the list behind it "
+    "(/v1/drilldowns); POST /v1/reports freezes an evaluation into a signed bundle that "
+    "`tally verify` checks offline (public key at /v1/keys/signing)."
 )
 
 
