@@ -227,6 +227,33 @@ async def test_apps_list_monthly_calls_from_the_rollup(database_url: str, seed: 
     assert bad.status_code == 422
 
 
+async def test_monthly_calls_are_the_apps_calls_averaged_over_the_full_months(
+    database_url: str, seed: Seed
+) -> None:
+    c = seed.conn
+    c.execute("INSERT INTO call_zone (timezone) VALUES ('Asia/Shanghai')")
+    for key, kind in (("m1", "mechanism_model"), ("a1", "algorithm"), ("t1", "dev_tool")):
+        c.execute("INSERT INTO app (key, name, kind) VALUES (%s, %s, %s)", (key, key.upper(), kind))
+    c.execute(
+        "INSERT INTO call_monthly (app_id, month, calls, ok_calls) SELECT a.id, m.month, m.n, m.n"
+        " FROM app a, (VALUES ('2024-02-01'::date, 700), ('2024-03-01'::date, 501)) m(month, n)"
+    )
+    key = (await role_keys(database_url))[Role.AUDITOR]
+    window = {"start": "2024-01-31T16:00:00Z", "end": "2024-03-31T16:00:00Z"}
+    async with api_client(database_url) as (client, _):
+        body = await get(
+            client, key, "/v1/programs/jiangsu-2018/tiers/enterprise/evaluation", **window
+        )
+        results = body["evaluation"]["results"]
+        rule = next(r for r in results if r["rule"] == "js-enterprise-model-calls")
+        listed = (await client.get(f"{rule['drilldown']}&limit=1000", headers=bearer(key))).json()
+    assert "kind=mechanism_model,algorithm" in rule["drilldown"]
+    assert [i["key"] for i in listed["items"]] == ["a1", "m1"]
+    average = sum(i["total_calls"] for i in listed["items"]) / len(listed["months"])
+    assert rule["measured"] == average == 1201
+    assert rule["verdict"] == "pass"
+
+
 async def test_drilldowns_need_a_key_of_any_role(database_url: str) -> None:
     keys = await role_keys(database_url)
     async with api_client(database_url) as (client, _):
