@@ -22,11 +22,14 @@ from api.routes import (
     dashboard,
     declarations,
     devices,
+    drilldowns,
     health,
     keys,
     metrics,
     programs,
     registry,
+    reports,
+    signing,
 )
 from api.routes import control as control_routes
 from api.settings import Settings, get_settings
@@ -38,7 +41,9 @@ DESCRIPTION = (
     "Counts of connected devices, device types and data collection points, computed from "
     "live evidence recorded by the Tally collector. Every endpoint except /v1/health needs "
     "`Authorization: Bearer <key>`; roles: auditor (read), operator (read and write), "
-    "admin (also keys)."
+    "admin (also keys). Every figure of an evaluation links to the list behind it "
+    "(/v1/drilldowns); POST /v1/reports freezes an evaluation into a signed bundle that "
+    "`tally verify` checks offline (public key at /v1/keys/signing)."
 )
 
 
@@ -111,6 +116,8 @@ def create_app(settings: Settings | None = None, control: Any | None = None) -> 
     app.include_router(dashboard.router)
     for module in (
         audit_routes,
+        signing,
+        reports,
         devices,
         counts,
         keys,
@@ -118,6 +125,7 @@ def create_app(settings: Settings | None = None, control: Any | None = None) -> 
         registry,
         calls,
         programs,
+        drilldowns,
         declarations,
         control_routes,
     ):

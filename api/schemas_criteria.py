@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas import Out, WindowOut
-from criteria import Declaration, Evaluation, MetricsSnapshot, Rule, RuleSet, Verdict
+from criteria import Declaration, Evaluation, MetricsSnapshot, Rule, RuleResult, RuleSet, Verdict
 from criteria.describe import describe
 from criteria.evidence import EVIDENCE_FORMAT
 from criteria.snapshot import DeclaredValue
@@ -96,6 +96,50 @@ class ProgrammeOut(Out):
         )
 
 
+class FigureLinkOut(Out):
+    """One figure a rule reads and the relative URL of the list behind it."""
+
+    metric: str
+    url: str
+
+
+class RuleVerdictOut(RuleResult):
+    """A rule's verdict with the lists behind the figures it reads."""
+
+    drilldown: str | None = Field(
+        default=None,
+        description="Relative URL of the list behind the rule's (first) figure "
+        "(/v1/drilldowns/...), with the window and the rule's filters applied; null for "
+        "declared rules and figures without a list.",
+    )
+    drilldowns: tuple[FigureLinkOut, ...] = Field(
+        default=(), description="Every figure the rule reads that has a list, with its URL."
+    )
+
+
+class LinkedEvaluation(Evaluation):
+    """An evaluation whose rule verdicts link to their drill-downs."""
+
+    results: tuple[RuleVerdictOut, ...]
+
+    @classmethod
+    def of(cls, evaluation: Evaluation, links: dict[str, list[FigureLinkOut]]) -> LinkedEvaluation:
+        """Attach each rule's drill-down URLs (rules missing from links get none)."""
+        data = evaluation.model_dump()
+        results = []
+        for r in evaluation.results:
+            found = links.get(r.rule, [])
+            results.append(
+                RuleVerdictOut(
+                    **r.model_dump(),
+                    drilldown=found[0].url if found else None,
+                    drilldowns=tuple(found),
+                )
+            )
+        data["results"] = results
+        return cls(**data)
+
+
 class EvaluationOut(Out):
     """A tier's verdicts over a window, with the snapshot and declarations they came from.
 
@@ -113,7 +157,7 @@ class EvaluationOut(Out):
     )
     software_version: str
     generated_at: datetime
-    evaluation: Evaluation
+    evaluation: LinkedEvaluation
     snapshot: MetricsSnapshot
     declarations: list[Declaration] = Field(description="The declarations in force, as read.")
 

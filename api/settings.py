@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +22,9 @@ class Settings(BaseModel):
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a connection.")
     site: str = Field("default", description="Name of the collector's site.")
     timezone: str = Field("Asia/Shanghai", description="Zone of calendar months for call volumes.")
+    data_dir: Path = Field(
+        Path("./tally-data"), description="The collector's data directory (the signing key)."
+    )
 
     @classmethod
     def from_config(cls, config: TallyConfig, dsn: str | None = None) -> Settings:
@@ -32,6 +36,7 @@ class Settings(BaseModel):
             connect_timeout=config.store.connect_timeout,
             site=config.site,
             timezone=config.timezone,
+            data_dir=config.data_dir,
         )
 
 

@@ -106,7 +106,7 @@ class TallyConfig(Strict):
 
     version: Literal[1]
     site: str = Field("default", description="Name of this collector's site, stated in reports.")
-    data_dir: Path = Field(Path("./tally-data"), description="Keys, spool and report bundles.")
+    data_dir: Path = Field(Path("./tally-data"), description="Signing key and spool.")
     timezone: str = Field("Asia/Shanghai", description="Zone of calendar months for call volumes.")
     store: StoreConfig = StoreConfig()
     pipeline: PipelineConfig = PipelineConfig()

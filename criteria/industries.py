@@ -156,6 +156,27 @@ def division_code(code: str) -> str:
     return division
 
 
+def full_code(code: str) -> str | None:
+    """Return a code with its section letter (``2614`` -> ``C2614``), or None if unparseable."""
+    match = _CODE.match(code.strip())
+    if match is None:
+        return None
+    digits = match.group("digits")
+    section = _section_of(int(digits[:2]))
+    given = match.group("section")
+    if section is None or (given is not None and given.upper() != section):
+        return None
+    return f"{section}{digits}"
+
+
+def within(code: str, area: str) -> bool:
+    """Tell whether an industry code lies inside another (``C2614`` within ``C26``, ``26``)."""
+    inner, outer = full_code(code), full_code(area)
+    if inner is None or outer is None:
+        return code.strip().upper() == area.strip().upper()
+    return inner.startswith(outer)
+
+
 @cache
 def _by_code() -> dict[str, Division]:
     return {d.code: d for d in load_industries().divisions}

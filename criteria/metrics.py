@@ -213,12 +213,17 @@ def _rollup_types(nested: Mapping[str, Mapping[str, int]]) -> dict[str, set[str]
     return out
 
 
-def region_contains(area_code: str, code: str) -> bool:
-    """Tell whether a GB/T 2260 code lies inside an area code (province, city or county)."""
+def region_prefix(area_code: str) -> str:
+    """Return the prefix every GB/T 2260 code inside an area shares (``360100`` -> ``3601``)."""
     prefix = area_code
     while len(prefix) > 2 and prefix.endswith("00"):
         prefix = prefix[:-2]
-    return code.startswith(prefix)
+    return prefix
+
+
+def region_contains(area_code: str, code: str) -> bool:
+    """Tell whether a GB/T 2260 code lies inside an area code (province, city or county)."""
+    return code.startswith(region_prefix(area_code))
 
 
 # --- group keys ---------------------------------------------------------------

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 import criteria
 from api.deps import AuditorCaller, IncludeSimulated, Now, RequestWindow, SettingsDep, Store
-from api.schemas import WindowOut
+from api.evaluating import evaluation_out
 from api.schemas_criteria import EvaluationOut, ProgrammeOut
 from collector import __version__
 from collector.store.snapshot import gather
@@ -69,19 +69,14 @@ async def _evaluate(
         generated_at=now,
     )
     evaluation = criteria.evaluate(ruleset, evidence.snapshot, evidence.declarations, tier_obj.id)
-    excluded = evidence.snapshot.simulated_excluded
-    return EvaluationOut(
-        programme=ruleset.programme.id,
-        tier=tier_obj.id,
-        verdict=evaluation.verdict,
-        window=WindowOut.of(window),
-        include_simulated=include_simulated,
-        simulated_devices_excluded=excluded.connected_devices if excluded else 0,
-        software_version=__version__,
-        generated_at=now,
+    return evaluation_out(
+        ruleset=ruleset,
+        tier=tier_obj,
         evaluation=evaluation,
-        snapshot=evidence.snapshot,
-        declarations=list(evidence.declarations),
+        evidence=evidence,
+        window=window,
+        include_simulated=include_simulated,
+        now=now,
     )
 
 

@@ -20,6 +20,7 @@ from collector.commands import (
     serve,
     sim,
     snapshot,
+    verify,
 )
 
 Register = Callable[["argparse._SubParsersAction[Any]"], None]
@@ -38,4 +39,5 @@ COMMANDS: list[Register] = [
     imports.register,
     calls.register,
     audit_cmd.register,
+    verify.register,
 ]

@@ -255,6 +255,14 @@ class DeviceFilter:
     industry: str | None = None
     device_type: str | None = None
     protocol: str | None = None
+    managed: bool = False
+    """Only devices with a verified control operation in the window (what managed counts)."""
+    industries: tuple[str, ...] | None = None
+    """Only devices whose effective industry is one of these stored values."""
+    region_prefixes: tuple[str, ...] | None = None
+    """Only devices whose effective region starts with one of these GB/T 2260 prefixes."""
+    parks: tuple[str, ...] | None = None
+    """Only devices whose effective park is one of these."""
 
 
 @dataclass(frozen=True)
@@ -306,28 +314,55 @@ _ACTIVITY = sql.SQL(
 )
 
 
-def _device_from(filt: DeviceFilter) -> tuple[sql.Composable, dict[str, Any]]:
-    """FROM ... WHERE ... selecting the devices a filter admits (aliases d, e)."""
+def device_conditions(
+    filt: DeviceFilter,
+) -> tuple[list[sql.Composable], list[sql.Composable], dict[str, Any]]:
+    """Return (joins, WHERE clauses, parameters) admitting the devices of a filter (d, e)."""
     clauses: list[sql.Composable] = [_SIMULATED]
     params: dict[str, Any] = {"include_simulated": filt.include_simulated}
-    joins: list[sql.Composable] = [sql.SQL("LEFT JOIN enterprise e ON e.id = d.enterprise_id")]
-    if filt.status == "connected":
+    joins: list[sql.Composable] = []
+    if filt.status == "connected" or filt.managed:
         joins.append(_CONNECTED_JOIN)
     elif filt.status is not None:
         clauses.append(sql.SQL("d.status = %(status)s"))
         params["status"] = filt.status
+    if filt.managed:
+        joins.append(_MANAGED_JOIN)
     if filt.industry is not None:
         clauses.append(sql.SQL("COALESCE(d.industry, e.industry) = %(industry)s"))
         params["industry"] = filt.industry
+    if filt.industries is not None:
+        clauses.append(sql.SQL("COALESCE(d.industry, e.industry) = ANY(%(industries)s::text[])"))
+        params["industries"] = list(filt.industries)
     if filt.device_type is not None:
         clauses.append(sql.SQL("d.device_type = %(device_type)s"))
         params["device_type"] = filt.device_type
     if filt.protocol is not None:
         clauses.append(sql.SQL("d.protocol = %(protocol)s"))
         params["protocol"] = filt.protocol
-    from_where = sql.SQL("FROM device d {joins} WHERE {where}").format(
-        joins=sql.SQL(" ").join(joins), where=sql.SQL(" AND ").join(clauses)
-    )
+    if filt.region_prefixes is not None:
+        clauses.append(
+            sql.SQL("COALESCE(d.region, e.region) LIKE ANY(%(region_patterns)s::text[])")
+        )
+        params["region_patterns"] = [_like_prefix(p) for p in filt.region_prefixes]
+    if filt.parks is not None:
+        clauses.append(sql.SQL("COALESCE(d.park, e.park) = ANY(%(parks)s::text[])"))
+        params["parks"] = list(filt.parks)
+    return joins, clauses, params
+
+
+def _like_prefix(prefix: str) -> str:
+    """Return a LIKE pattern matching strings that start with prefix (wildcards escaped)."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def _device_from(filt: DeviceFilter) -> tuple[sql.Composable, dict[str, Any]]:
+    """FROM ... WHERE ... selecting the devices a filter admits (aliases d, e)."""
+    joins, clauses, params = device_conditions(filt)
+    from_where = sql.SQL(
+        "FROM device d LEFT JOIN enterprise e ON e.id = d.enterprise_id {joins} WHERE {where}"
+    ).format(joins=sql.SQL(" ").join(joins), where=sql.SQL(" AND ").join(clauses))
     return from_where, params
 
 

@@ -278,7 +278,7 @@ async def gather(
     """Read the snapshot and the declarations in force in one consistent view."""
     _check_aligned(start, end)
     async with queries.snapshot(conn):
-        snap = await _measure(
+        return await gather_in(
             conn,
             start,
             end,
@@ -287,5 +287,28 @@ async def gather(
             timezone=timezone,
             generated_at=generated_at,
         )
-        declared = await declarations.in_force(conn)
+
+
+async def gather_in(
+    conn: AsyncConnection[Any],
+    start: datetime,
+    end: datetime,
+    *,
+    include_simulated: bool = False,
+    collector: str | None = None,
+    timezone: str = "Asia/Shanghai",
+    generated_at: datetime | None = None,
+) -> Evidence:
+    """Like gather, inside a view the caller opened (queries.snapshot) to read more in it."""
+    _check_aligned(start, end)
+    snap = await _measure(
+        conn,
+        start,
+        end,
+        include_simulated=include_simulated,
+        collector=collector,
+        timezone=timezone,
+        generated_at=generated_at,
+    )
+    declared = await declarations.in_force(conn)
     return Evidence(snap, tuple(declared))

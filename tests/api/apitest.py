@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -170,10 +171,19 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @asynccontextmanager
 async def api_client(
-    dsn: str, now: datetime | None = None, connect_timeout: float = 5.0
+    dsn: str,
+    now: datetime | None = None,
+    connect_timeout: float = 5.0,
+    data_dir: Path | None = None,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
-    """Create the app on `dsn` (clock pinned to `now` when given) and yield a client."""
-    settings = Settings(dsn=dsn, pool_min_size=1, pool_max_size=2, connect_timeout=connect_timeout)
+    """Create the app on `dsn` (clock pinned to `now`, data in `data_dir`) and yield a client."""
+    settings = Settings(
+        dsn=dsn,
+        pool_min_size=1,
+        pool_max_size=2,
+        connect_timeout=connect_timeout,
+        **({"data_dir": data_dir} if data_dir is not None else {}),
+    )
     app = create_app(settings)
     if now is not None:
         app.dependency_overrides[current_time] = lambda: now

@@ -103,3 +103,15 @@ def test_classify_returns_none_for_unknown_codes() -> None:
     assert industries.classify("I65") is None
     assert industries.classify("nonsense") is None
     assert industries.classify("C3611") == "discrete"
+
+
+def test_codes_lie_within_their_parents() -> None:
+    assert industries.full_code("2614") == "C2614"
+    assert industries.full_code("c26") == "C26"
+    assert industries.full_code("Z99") is None
+    assert industries.within("2614", "C26")
+    assert industries.within("C2614", "26")
+    assert industries.within("C26", "C26")
+    assert not industries.within("C26", "C2614")
+    assert not industries.within("C34", "C26")
+    assert industries.within("X-custom", "x-custom")  # unparseable codes compare as given
