@@ -61,7 +61,11 @@ class SpotCheckDeviceOut(Out):
     answered: bool = Field(description="The device answered the read (whatever the quality).")
     value: Any = Field(description="Value read; null when it did not answer.")
     quality: Literal["good", "uncertain", "bad"] | None
-    read_at: datetime | None
+    read_at: datetime | None = Field(description="When the answer arrived.")
+    value_ts: datetime | None = Field(
+        description="The value's own time stamp; earlier than read_at when the protocol "
+        "reports the last value received (MQTT) or the time the value last changed (OPC UA)."
+    )
     latency_ms: float | None = Field(description="From sending the read to its end (or failure).")
     error: str | None = Field(description="Why it did not answer.")
 

@@ -3,7 +3,10 @@
 A read is not a control operation: nothing is written, no control_op is recorded, the
 control policy (control.enabled, rate limits) does not apply. Each read is bounded by a
 timeout and at most `concurrency` run at once. A reading that comes back is recorded as a
-sample through the collector's pipeline, like the readings a control operation makes.
+sample through the collector's pipeline, like the readings a control operation makes —
+unless its time stamp predates the read (an MQTT adapter reports the last value it
+received, an OPC UA server may stamp a value with the time it last changed): that value
+is no new observation, and is not recorded twice.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from adapters.base import Quality, Sample, Sink, Value
+from adapters.base import Quality, Sample, Sink, Value, utcnow
 from collector.control.service import ControlService
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,9 @@ class Reading:
     value: Value = None
     quality: Quality | None = None
     read_at: datetime | None = None
+    """When the answer arrived (the collector's clock)."""
+    value_ts: datetime | None = None
+    """The sample's own time stamp (the device's or server's, when the protocol gives one)."""
     latency_ms: float | None = None
     error: str | None = None
 
@@ -125,6 +131,7 @@ class LiveReader:
                 "configured and enabled here? spot-check it at the collector of its site)",
             )  # fmt: skip
         started = time.perf_counter()
+        asked_at = utcnow()
         try:
             async with asyncio.timeout(self.timeout):
                 sample = await adapter.read(target.key, target.point)
@@ -134,8 +141,10 @@ class LiveReader:
         except Exception as exc:
             return self._failed(target, started, f"read {target.point}: {str(exc) or repr(exc)}")
         latency = (time.perf_counter() - started) * 1000
-        await self._record(sample)
-        return Reading(target, True, sample.value, sample.quality, sample.ts, latency)
+        answered_at = utcnow()
+        if sample.ts >= asked_at:
+            await self._record(sample)
+        return Reading(target, True, sample.value, sample.quality, answered_at, sample.ts, latency)
 
     async def _record(self, sample: Sample) -> None:
         """Record a live reading as a sample (bounded: a full pipeline does not stall the check)."""

@@ -105,14 +105,15 @@ async def record(conn: AsyncConnection[Any], new: NewSpotCheck) -> int:
         async with conn.cursor() as rows:
             await rows.executemany(
                 "INSERT INTO spot_check_device (spot_check_id, position, device_id, device_key,"
-                " protocol, point_key, rank, answered, value, quality, read_at, latency_ms,"
-                " error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                " protocol, point_key, rank, answered, value, quality, read_at, value_ts,"
+                " latency_ms, error)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         check_id, position, r.target.device_id, r.target.key, r.target.protocol,
                         r.target.point, r.target.rank, r.answered,
                         Jsonb(_jsonable(r.value)) if r.value is not None else None,
-                        _quality(r), r.read_at, r.latency_ms, r.error,
+                        _quality(r), r.read_at, r.value_ts, r.latency_ms, r.error,
                     )
                     for position, r in enumerate(new.readings)
                 ],
@@ -149,7 +150,7 @@ _SUMMARY = (
 
 _DEVICES = (
     "SELECT position, device_id, device_key, protocol, point_key, rank, answered, value,"
-    " quality, read_at, latency_ms, error FROM spot_check_device WHERE spot_check_id = %s"
+    " quality, read_at, value_ts, latency_ms, error FROM spot_check_device WHERE spot_check_id = %s"
     " ORDER BY position"
 )
 
@@ -182,7 +183,7 @@ def _summary(row: tuple[Any, ...]) -> dict[str, Any]:
 
 def _device(row: tuple[Any, ...]) -> dict[str, Any]:
     (position, device_id, key, protocol, point, rank, answered, value, quality, read_at,
-     latency, error) = row  # fmt: skip
+     value_ts, latency, error) = row  # fmt: skip
     return {
         "position": position,
         "device_id": device_id,
@@ -194,6 +195,7 @@ def _device(row: tuple[Any, ...]) -> dict[str, Any]:
         "value": value,
         "quality": quality,
         "read_at": _iso(read_at),
+        "value_ts": _iso(value_ts),
         "latency_ms": latency,
         "error": error,
     }

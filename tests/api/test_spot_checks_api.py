@@ -139,7 +139,7 @@ async def test_a_spot_check_reads_the_seed_picked_devices_live_and_is_stored(rig
                 " JOIN device d ON d.id = p.device_id WHERE d.key = %s AND p.key = %s"
                 " AND s.ts = %s",
                 (result["devices"][0]["device"], result["devices"][0]["point"],
-                 result["devices"][0]["read_at"]),
+                 result["devices"][0]["value_ts"]),
             )  # fmt: skip
             row = await cur.fetchone()
         return bool(row and row[0] == 1)

@@ -29,7 +29,8 @@ CREATE TABLE spot_check_device (
     answered          boolean NOT NULL,
     value             jsonb,
     quality           text CHECK (quality IN ('good', 'uncertain', 'bad')),
-    read_at           timestamptz,
+    read_at           timestamptz,                -- when the answer arrived
+    value_ts          timestamptz,                -- the sample's own time stamp
     latency_ms        double precision,
     error             text,
     PRIMARY KEY (spot_check_id, position)
