@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 DESCRIPTION = (
     "Counts of connected devices, device types and data collection points, computed from "
     "live evidence recorded by the Tally collector. Every endpoint except /v1/health needs "
-    "`Authorization: Bearer <key>`; roles: auditor (read), operator (read and write), "
-    "admin (also keys)."
+    "`Authorization: Bearer <key>`; roles: auditor (read, spot checks), operator (read and "
+    "write), admin (also keys)."
 )
 
 
