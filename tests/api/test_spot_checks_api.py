@@ -227,3 +227,25 @@ async def test_an_api_without_a_collector_says_where_to_send_spot_checks(databas
         assert "tally run" in response.json()["detail"]
         listing = await client.get("/v1/spot-checks", headers=bearer(keys[Role.AUDITOR]))
         assert listing.status_code == 200 and listing.json()["total"] == 0
+
+
+async def test_a_device_that_answers_too_late_is_unanswered_and_the_others_are_read(
+    rig: Rig,
+) -> None:
+    modbus = cast(ModbusFleetSimulator, rig.fleet.simulators["modbus"])
+    slow = rig.manifest.devices[0].id
+    unit = modbus.unit(slow)
+    for point in unit.points:
+        unit.delay(point, 3.0, on="read")  # the adapter gives up after 1 s (modbus timeout)
+    server = modbus.server_of(slow)
+    elsewhere = {d.id for d in rig.manifest.devices if d.endpoint != server.endpoint}
+
+    result = await rig.check(sample_size=1000, seed="slow")
+    by_key = {d["device"]: d for d in result["devices"]}
+    late = by_key[slow]
+    assert late["answered"] is False and late["value"] is None, late
+    assert "no response within 1 s" in late["error"], late["error"]
+    assert 900 <= late["latency_ms"] < 2500  # bounded: the adapter's 1 s, control.timeout 2 s
+    assert all(by_key[k]["answered"] for k in elsewhere), [
+        (k, by_key[k]["error"]) for k in elsewhere if not by_key[k]["answered"]
+    ]
