@@ -43,11 +43,10 @@ async def perform(
         )
     selection = select(request.seed, (c.key for c in found), request.sample_size)
     by_key = {c.key: c for c in found}
-    targets = [
-        Target(c.device_id, c.key, c.protocol, c.point, pick.rank)
-        for pick in selection.picks
-        for c in (by_key[pick.key],)
-    ]
+    targets = []
+    for pick in selection.picks:
+        c = by_key[pick.key]
+        targets.append(Target(c.device_id, c.key, c.protocol, c.point, pick.rank))
     readings = await reader.read_all(targets)
     new = spot_checks.NewSpotCheck(
         requested_by=request.requested_by,
