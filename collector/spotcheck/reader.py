@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Protocol
 
 from adapters.base import Quality, Sample, Sink, Value, utcnow
+from adapters.control import ControlError
 from collector.control.service import ControlService
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,8 @@ class LiveReader:
             said = str(exc) or f"no answer within {self.timeout:g} s"
             return self._failed(target, started, f"read {target.point}: {said}")
         except Exception as exc:
+            if not isinstance(exc, ControlError):
+                log.exception("spot check: reading device %s failed unexpectedly", target.key)
             return self._failed(target, started, f"read {target.point}: {str(exc) or repr(exc)}")
         latency = (time.perf_counter() - started) * 1000
         answered_at = utcnow()
