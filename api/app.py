@@ -30,20 +30,22 @@ from api.routes import (
     registry,
     reports,
     signing,
+    spot_checks,
 )
 from api.routes import control as control_routes
 from api.settings import Settings, get_settings
 from collector import __version__
+from collector.spotcheck.reader import LiveReader
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = (
     "Counts of connected devices, device types and data collection points, computed from "
     "live evidence recorded by the Tally collector. Every endpoint except /v1/health needs "
-    "`Authorization: Bearer <key>`; roles: auditor (read), operator (read and write), "
-    "admin (also keys). Every figure of an evaluation links to the list behind it "
-    "(/v1/drilldowns); POST /v1/reports freezes an evaluation into a signed bundle that "
-    "`tally verify` checks offline (public key at /v1/keys/signing)."
+    "`Authorization: Bearer <key>`; roles: auditor (read, reports, spot checks), operator "
+    "(read and write), admin (also keys). Every figure of an evaluation links to the list "
+    "behind it (/v1/drilldowns); POST /v1/reports freezes an evaluation into a signed bundle "
+    "that `tally verify` checks offline (public key at /v1/keys/signing)."
 )
 
 
@@ -74,11 +76,17 @@ async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def create_app(settings: Settings | None = None, control: Any | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    control: Any | None = None,
+    spot_reader: LiveReader | None = None,
+) -> FastAPI:
     """Build the API for these settings (default: get_settings()).
 
     `control`: the collector's in-process ControlService (`tally run`, `tally demo`); without
     one, POST /v1/devices/{id}/commands answers 503 and says where to send commands.
+    `spot_reader`: the live reader of spot checks; by default one over `control`'s adapters
+    (none without control: POST /v1/spot-checks then answers 503 likewise).
     """
     resolved = settings if settings is not None else get_settings()
 
@@ -109,6 +117,9 @@ def create_app(settings: Settings | None = None, control: Any | None = None) -> 
     )
     app.state.settings = resolved
     app.state.control = control
+    if spot_reader is None and control is not None:
+        spot_reader = LiveReader.of_control(control)
+    app.state.spot_reader = spot_reader
     app.add_middleware(RequestLatency)
     app.add_exception_handler(PoolTimeout, _store_unavailable)
     app.add_exception_handler(psycopg.OperationalError, _store_unavailable)
@@ -128,6 +139,7 @@ def create_app(settings: Settings | None = None, control: Any | None = None) -> 
         drilldowns,
         declarations,
         control_routes,
+        spot_checks,
     ):
         app.include_router(module.router, responses=AUTH_RESPONSES)
     return app

@@ -20,7 +20,8 @@ async def test_openapi_and_docs_are_served(database_url: str) -> None:
     assert spec.status_code == 200
     paths = spec.json()["paths"]
     for path in ("/v1/health", "/v1/devices", "/v1/devices/{device_id}", "/v1/counts",
-                 "/v1/keys", "/v1/keys/{prefix}", "/metrics"):  # fmt: skip
+                 "/v1/keys", "/v1/keys/{prefix}", "/v1/spot-checks",
+                 "/v1/spot-checks/{check_id}", "/metrics"):  # fmt: skip
         assert path in paths, path
     assert "HTTPBearer" in spec.json()["components"]["securitySchemes"]
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
