@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
@@ -15,11 +16,16 @@ import criteria
 from api.deps import AuditorCaller, Now, SettingsDep, Store
 from api.reporting import make_report
 from api.schemas import Out
+from api.spot_check_schemas import SpotCheckOut
 from api.window import WindowError, resolve_window
 from collector.bundles.signing import SigningKeyError
 from collector.store import reports
+from collector.store.spot_checks import spot_check
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+MAX_SPOT_CHECKS = 20
+"""Spot checks one bundle may carry."""
 
 ReportId = Annotated[UUID, Path(description="The report's id, as POST /v1/reports returned it.")]
 
@@ -34,6 +40,12 @@ class ReportIn(BaseModel):
     window: str = Field("30d", description="Whole days or hours ending now, e.g. 30d.")
     include_simulated: bool = Field(
         False, description="Count simulated devices too (the report then says it proves nothing)."
+    )
+    spot_checks: list[int] = Field(
+        default_factory=list,
+        max_length=MAX_SPOT_CHECKS,
+        description="Ids of stored spot checks (POST /v1/spot-checks) to attach to the bundle, "
+        "each as spot-checks/<id>.json, signed like every other file.",
     )
 
 
@@ -74,14 +86,21 @@ class ReportPage(Out):
     next_offset: int | None
 
 
+def spot_check_file(check_id: int) -> str:
+    """Return the bundle member that holds an attached spot check."""
+    return f"spot-checks/{check_id}.json"
+
+
 @router.post("", response_model=ReportOut, status_code=status.HTTP_201_CREATED)
 async def create_report(
     body: ReportIn, conn: Store, caller: AuditorCaller, settings: SettingsDep, now: Now
 ) -> ReportOut:
     """Evaluate a tier now and freeze it, with every drill-down, into a signed bundle.
 
-    The bundle is stored (a later download gives the same bytes) and the report is
-    appended to the audit log. Verify it offline with `tally verify BUNDLE`.
+    Stored spot checks named in `spot_checks` are attached as `spot-checks/<id>.json`
+    (an unknown id: 422, no report made). The bundle is stored (a later download gives the
+    same bytes) and the report is appended to the audit log. Verify it offline with
+    `tally verify BUNDLE`.
     """
     try:
         ruleset = criteria.load_ruleset(body.program)
@@ -101,6 +120,19 @@ async def create_report(
                 }
             ]
         ) from None
+    attached: dict[str, bytes] = {}
+    for check_id in dict.fromkeys(body.spot_checks):
+        found = await spot_check(conn, check_id)
+        if found is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"spot check {check_id} does not exist (GET /v1/spot-checks lists them); "
+                "no report was made",
+            )
+        answer = SpotCheckOut.model_validate(found).model_dump(mode="json")
+        attached[spot_check_file(check_id)] = (
+            json.dumps(answer, indent=2, ensure_ascii=False) + "\n"
+        ).encode()
     try:
         made = await make_report(
             conn,
@@ -111,6 +143,7 @@ async def create_report(
             include_simulated=body.include_simulated,
             now=now,
             actor=f"key:{caller.prefix}",
+            extra_files=attached,
         )
     except SigningKeyError as exc:
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(exc)) from None

@@ -47,9 +47,10 @@ def seed(database_url: str) -> Iterator[Seed]:
 
 
 @pytest.fixture
-async def api_url(database_url: str) -> AsyncIterator[str]:
+async def api_url(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
     """Serve the real API with uvicorn on a free loopback port, its clock pinned to NOW."""
-    app = create_app(Settings(dsn=database_url, pool_min_size=1, pool_max_size=4))
+    settings = Settings(dsn=database_url, pool_min_size=1, pool_max_size=4, data_dir=tmp_path)
+    app = create_app(settings)
     app.dependency_overrides[current_time] = lambda: NOW
     server = ApiServer(app, "127.0.0.1", free_port())
     await server.start()

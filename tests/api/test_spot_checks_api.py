@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ from api.app import create_app
 from api.auth import Role
 from api.settings import Settings
 from api.spot_check_schemas import SpotCheckOut
+from collector.cli import main
 from collector.config import parse_config
 from collector.service import CollectorService
 from collector.spotcheck.selection import candidates_digest, select
@@ -38,6 +41,7 @@ class Rig:
     manifest: Manifest
     fleet: FleetSimulator
     dsn: str
+    data_dir: Path
 
     async def post(self, body: dict[str, Any], role: Role | None = Role.AUDITOR) -> httpx.Response:
         headers = bearer(self.keys[role]) if role is not None else {}
@@ -83,10 +87,12 @@ async def rig(database_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
     try:
         async with CollectorService(config, device_configs(manifest)) as collector:
             keys = await role_keys(database_url)
-            settings = Settings(dsn=database_url, pool_min_size=1, pool_max_size=4)
+            settings = Settings(
+                dsn=database_url, pool_min_size=1, pool_max_size=4, data_dir=tmp_path
+            )
             app = create_app(settings, control=collector.control)
             async with running(app) as client:
-                found = Rig(client, keys, manifest, fleet, database_url)
+                found = Rig(client, keys, manifest, fleet, database_url, tmp_path)
                 await until(lambda: _all_connected(found), "every demo device to be connected")
                 yield found
     finally:
@@ -249,3 +255,34 @@ async def test_a_device_that_answers_too_late_is_unanswered_and_the_others_are_r
     assert all(by_key[k]["answered"] for k in elsewhere), [
         (k, by_key[k]["error"]) for k in elsewhere if not by_key[k]["answered"]
     ]
+
+
+async def test_a_spot_check_attached_to_a_report_is_signed_into_its_bundle(rig: Rig) -> None:
+    result = await rig.check(sample_size=5, seed="attach me")
+    headers = bearer(rig.keys[Role.AUDITOR])
+    body = {"program": "jiangsu-2018", "tier": "enterprise", **SIMULATED}
+    missing = await rig.client.post(
+        "/v1/reports", json={**body, "spot_checks": [result["id"] + 1000]}, headers=headers
+    )
+    assert missing.status_code == 422 and "does not exist" in missing.text
+    made = await rig.client.post(
+        "/v1/reports", json={**body, "spot_checks": [result["id"]]}, headers=headers
+    )
+    assert made.status_code == 201, made.text
+    bundle = await rig.client.get(made.json()["bundle_url"], headers=headers)
+    assert bundle.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as archive:
+        files = {i.filename: archive.read(i) for i in archive.infolist()}
+    name = f"spot-checks/{result['id']}.json"
+    assert json.loads(files[name]) == result  # the stored spot check, as GET answers it
+    assert name in json.loads(files["manifest.json"])["files"]
+    path = rig.data_dir / "bundle.zip"
+    path.write_bytes(bundle.content)
+    assert main(["verify", str(path)]) == 0
+    files[name] = files[name].replace(b'"answered"', b'"answerde"', 1)
+    tampered = io.BytesIO()
+    with zipfile.ZipFile(tampered, "w") as archive:
+        for member, data in files.items():
+            archive.writestr(member, data)
+    path.write_bytes(tampered.getvalue())
+    assert main(["verify", str(path)]) != 0
