@@ -351,8 +351,7 @@ class ControlService:
             await self._step("call", p, callee.call(key, method))
             if self.config.settle > 0:
                 await asyncio.sleep(self.config.settle)
-            after = await self._step("read back", p, adapter.read(key, check.point))
-            await self._record_reading(after)
+            after = await self._read("read back", p, adapter, key, check.point)
             p.read_back = after.value
         if after.quality is not Quality.GOOD:
             return Outcome.MISMATCH, (
@@ -370,11 +369,25 @@ class ControlService:
         if self.sink is not None and sample.live:
             await self.sink.put(sample)
 
+    async def _read(
+        self, step: str, p: _Progress, adapter: Controllable, key: str, point: str
+    ) -> Sample:
+        """Read a point as one step; record the reading when it is a new observation.
+
+        A reading stamped before it was asked for (MQTT's last received value, an OPC UA
+        value stamped when it last changed) was already collected: recording it again
+        would store the same sample twice.
+        """
+        asked = utcnow()
+        sample = await self._step(step, p, adapter.read(key, point))
+        if sample.ts >= asked:
+            await self._record_reading(sample)
+        return sample
+
     async def _read_write_read(
         self, adapter: Controllable, key: str, point: str, kind: Kind, p: _Progress
     ) -> tuple[Outcome, str | None]:
-        before = await self._step("read before", p, adapter.read(key, point))
-        await self._record_reading(before)
+        before = await self._read("read before", p, adapter, key, point)
         p.before = before.value
         if kind is Kind.PROBE:
             if before.quality is not Quality.GOOD:
@@ -396,8 +409,7 @@ class ControlService:
         else:
             if self.config.settle > 0:
                 await asyncio.sleep(self.config.settle)
-            after = await self._step("read back", p, adapter.read(key, point))
-            await self._record_reading(after)
+            after = await self._read("read back", p, adapter, key, point)
             p.read_back = after.value
             source = "read back"
             if after.quality is not Quality.GOOD:

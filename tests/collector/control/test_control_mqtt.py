@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from collector.config import parse_config
@@ -91,3 +92,21 @@ async def test_mqtt_outcomes_and_managed_devices(
     assert confirmed.protocol in {"mqtt", "sparkplug"}
     assert await managed(database_url) == (2, 2)
     assert len(await ops(database_url)) == 5
+
+
+async def test_a_probe_never_stores_a_collected_sample_twice(
+    collector: tuple[CollectorService, str], database_url: str
+) -> None:
+    service, tag = collector
+    press, kiln = f"press-{tag}", f"kiln-{tag}"
+    for device in (press, kiln):
+        op = await service.control.execute(ControlRequest(device, "setpoint", Kind.PROBE))
+        assert op.outcome is Outcome.VERIFIED, op.detail
+    await service.pipeline.wait_idle(10.0)
+    # MQTT's read is the last value received: it was stored when it arrived, not again.
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM (SELECT point_id, ts FROM sample GROUP BY 1, 2"
+            " HAVING count(*) > 1) AS twice"
+        )
+        assert await cur.fetchone() == (0,)
