@@ -32,7 +32,7 @@ from psycopg import AsyncConnection, errors
 
 from adapters.base import utcnow
 from collector import metrics
-from collector.calls.events import CallEvent, EventError, parse_event
+from collector.calls.events import EventError, EventFields, parse_event, plain_event
 from collector.store.copyrows import write_rows
 
 MAX_BATCH: Final = 10_000
@@ -47,8 +47,8 @@ _STAGE_COLUMNS = (
 _STAGE_TYPES = ("text", "timestamptz", "int8", "text", "int8", "int8", "int8", "text", "float8")
 
 _CREATE_STAGE = (
-    "CREATE TEMP TABLE IF NOT EXISTS call_stage (event_id text, ts timestamptz, app_id int8,"
-    " kind text, enterprise_id int8, user_id int8, developer_id int8, outcome text,"
+    'CREATE TEMP TABLE IF NOT EXISTS call_stage (event_id text COLLATE "C", ts timestamptz,'
+    " app_id int8, kind text, enterprise_id int8, user_id int8, developer_id int8, outcome text,"
     " duration_ms float8) ON COMMIT DELETE ROWS"
 )
 _COPY_STAGE = f"COPY call_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
@@ -142,6 +142,8 @@ class _Keys:
             self.loaded = time.monotonic()
 
 
+# Position of each caller key in EventFields.
+_CALLER_FIELDS: Final = {"enterprise": 3, "user": 4, "developer": 5}
 _CALLER_TABLES: Final = {
     "enterprise": "enterprise",
     "user": "platform_user",
@@ -177,26 +179,28 @@ class CallIngest:
         if len(items) > MAX_BATCH:
             raise ValueError(f"a batch holds at most {MAX_BATCH} events, got {len(items)}")
         rejected: list[Rejection] = []
-        events: list[tuple[int, CallEvent]] = []
+        events: list[tuple[int, EventFields]] = []
         latest = (now or utcnow()) + FUTURE_SLACK
         for index, raw in enumerate(items):
-            try:
-                event = parse_event(raw)
-            except EventError as exc:
-                event_id = raw.get("id") if isinstance(raw, dict) else None
-                rejected.append(Rejection(index, str(exc), _text(event_id)))
-                continue
-            if event.ts > latest:
+            fields = plain_event(raw)
+            if fields is None:
+                try:
+                    fields = parse_event(raw).fields()
+                except EventError as exc:
+                    event_id = raw.get("id") if isinstance(raw, dict) else None
+                    rejected.append(Rejection(index, str(exc), _text(event_id)))
+                    continue
+            if fields[1] > latest:
                 rejected.append(
                     Rejection(
                         index,
-                        f"ts {event.ts.isoformat()} is in the future (now is "
+                        f"ts {fields[1].isoformat()} is in the future (now is "
                         f"{latest - FUTURE_SLACK:%Y-%m-%dT%H:%M:%SZ}); check the caller's clock",
-                        event.event_id,
+                        fields[0],
                     )
                 )
                 continue
-            events.append((index, event))
+            events.append((index, fields))
         rows, duplicates = await self._rows(conn, events, rejected)
         stored = 0
         if rows:
@@ -217,7 +221,7 @@ class CallIngest:
     async def _rows(
         self,
         conn: AsyncConnection[Any],
-        events: list[tuple[int, CallEvent]],
+        events: list[tuple[int, EventFields]],
         rejected: list[Rejection],
     ) -> tuple[list[tuple[Any, ...]], int]:
         """Resolve keys and drop repeats within the batch; return staging rows and repeats."""
@@ -229,47 +233,44 @@ class CallIngest:
         seen: set[str] = set()
         repeats = 0
         rows: list[tuple[Any, ...]] = []
-        for index, e in events:
-            app = apps.get(e.app)
+        for index, fields in events:
+            event_id, ts, app_key, enterprise, user, developer, outcome, duration = fields
+            app = apps.get(app_key)
             problem = None
             if app is None:
-                problem = f"app {e.app!r} is not registered (PUT /v1/apps/{e.app} first)"
-            else:
-                for name, cache in (
-                    ("enterprise", enterprises),
-                    ("user", users),
-                    ("developer", developers),
-                ):
-                    key = getattr(e, name)
-                    if key is not None and key not in cache:
-                        problem = f"{name} {key!r} is not registered"
-                        break
+                problem = f"app {app_key!r} is not registered (PUT /v1/apps/{app_key} first)"
+            elif enterprise is not None and enterprise not in enterprises:
+                problem = f"enterprise {enterprise!r} is not registered"
+            elif user is not None and user not in users:
+                problem = f"user {user!r} is not registered"
+            elif developer is not None and developer not in developers:
+                problem = f"developer {developer!r} is not registered"
             if problem is not None:
-                rejected.append(Rejection(index, problem, e.event_id))
+                rejected.append(Rejection(index, problem, event_id))
                 continue
             assert app is not None
-            if e.event_id in seen:
+            if event_id in seen:
                 repeats += 1
                 continue
-            seen.add(e.event_id)
+            seen.add(event_id)
             rows.append(
                 (
-                    e.event_id, e.ts, app[0], app[1],
-                    None if e.enterprise is None else enterprises[e.enterprise],
-                    None if e.user is None else users[e.user],
-                    None if e.developer is None else developers[e.developer],
-                    e.outcome, e.duration_ms,
+                    event_id, ts, app[0], app[1],
+                    None if enterprise is None else enterprises[enterprise],
+                    None if user is None else users[user],
+                    None if developer is None else developers[developer],
+                    outcome, duration,
                 )
             )  # fmt: skip
         return rows, repeats
 
     async def _resolve(
-        self, conn: AsyncConnection[Any], events: list[tuple[int, CallEvent]]
+        self, conn: AsyncConnection[Any], events: list[tuple[int, EventFields]]
     ) -> None:
         """Look up the keys the cache does not hold, one query per registry."""
         self._keys.expire()
         apps = self._keys.apps
-        missing = {e.app for _, e in events} - apps.keys()
+        missing = {f[2] for _, f in events if f[2] not in apps}
         if missing:
             cur = await conn.execute(
                 "SELECT key, id, kind FROM app WHERE key = ANY(%s)", (list(missing),)
@@ -278,7 +279,10 @@ class CallIngest:
                 apps[key] = (int(id_), str(kind))
         for name, table in _CALLER_TABLES.items():
             cache = self._keys.callers[name]
-            wanted = {getattr(e, name) for _, e in events} - {None} - cache.keys()
+            column = _CALLER_FIELDS[name]
+            wanted = {
+                f[column] for _, f in events if f[column] is not None and f[column] not in cache
+            }
             if wanted:
                 cur = await conn.execute(
                     f"SELECT key, id FROM {table} WHERE key = ANY(%s)",
@@ -289,7 +293,6 @@ class CallIngest:
 
     async def _apply(self, conn: AsyncConnection[Any], rows: list[tuple[Any, ...]]) -> int:
         """Stage and apply the rows in one transaction; retry on deadlock; return new events."""
-        rows.sort(key=_row_id)
         for attempt in range(_RETRIES):
             try:
                 async with conn.transaction():
@@ -325,10 +328,6 @@ class CallIngest:
                 f"set timezone: {row[0]} in the configuration (or TALLY_TIMEZONE) to keep "
                 "the monthly figures consistent"
             )
-
-
-def _row_id(row: tuple[Any, ...]) -> str:
-    return str(row[0])
 
 
 def _text(value: object) -> str | None:
