@@ -1,13 +1,13 @@
 """Call ingestion: each event stored once, with the monthly and caller rollups in step.
 
-``CallIngest.ingest`` takes a list of raw events (JSON objects) and, in one transaction:
-checks each one (collector/calls/events.py), resolves the app and caller keys to ids
-(cached; unknown keys reject that event only), binary-COPYs the rest into a temporary
-staging table, and then
+``CallIngest.ingest`` takes a list of raw events (JSON objects), checks each one
+(collector/calls/events.py), resolves the app and caller keys to ids (cached; unknown
+keys reject that event only), leaves out the ids ``call_event_seen`` already holds, and
+in one transaction binary-COPYs the rest into a temporary staging table, then
 
-1. inserts their ids into ``call_event_seen`` (``ON CONFLICT DO NOTHING``) and drops
-   from the staging table those already recorded: each event counts once, however
-   often it is sent;
+1. inserts their ids into ``call_event_seen``, whose unique key makes each event count
+   once, however often and however concurrently it is sent (a batch that loses a race
+   for an id is tried again: see ``CallIngest._apply``);
 2. inserts the new events into ``call_event``;
 3. adds them, aggregated per (caller, UTC day), to ``call_caller_daily``: enterprises
    for any call, developers for calls of a development tool;
@@ -57,6 +57,13 @@ _COPY_STAGE = f"COPY call_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN (FORMAT
 # concurrent batches never deadlock; the shared rows of call_monthly (one per app and
 # month, touched by nearly every batch) are locked last, just before the commit, so
 # concurrent batches wait for each other only for that upsert and the commit.
+_RECORDED = "SELECT event_id FROM call_event_seen WHERE event_id = ANY(%s::text[])"
+# The staged ids were not recorded a moment ago: a plain insert (a concurrent batch that
+# recorded one since makes it fail on the unique key; the batch is then tried again).
+_RECORD = (
+    "INSERT INTO call_event_seen (event_id, ts) SELECT event_id, ts FROM call_stage ORDER BY 1"
+)
+# The last attempt's dedupe: record what is new, drop the rest from the staging table.
 _DEDUPE = """
 WITH fresh AS (
     INSERT INTO call_event_seen (event_id, ts)
@@ -292,26 +299,41 @@ class CallIngest:
                     cache[key] = int(id_)
 
     async def _apply(self, conn: AsyncConnection[Any], rows: list[tuple[Any, ...]]) -> int:
-        """Stage and apply the rows in one transaction; retry on deadlock; return new events."""
+        """Stage and apply the rows not yet recorded in one transaction; return new events.
+
+        The ids already recorded are looked up first (one index probe each) and left out,
+        so the dedupe is a plain insert into call_event_seen. If a concurrent batch
+        records one of the others in between, that insert fails on the unique key and
+        the batch is tried again; the last attempt dedupes with ON CONFLICT instead.
+        """
+        if not self._zone_checked:
+            async with conn.transaction():
+                await self._check_zone(conn)
+            self._zone_checked = True  # committed: the zone is recorded
         for attempt in range(_RETRIES):
+            last = attempt == _RETRIES - 1
             try:
+                staged = rows if last else await _unrecorded(conn, rows)
+                if not staged:
+                    return 0
                 async with conn.transaction():
-                    if not self._zone_checked:
-                        await self._check_zone(conn)
                     await conn.execute(_CREATE_STAGE)
                     async with conn.cursor().copy(_COPY_STAGE) as copy:
                         copy.set_types(list(_STAGE_TYPES))
-                        await write_rows(copy, rows)
-                    cur = await conn.execute(_DEDUPE)
-                    fresh = len(rows) - cur.rowcount
+                        await write_rows(copy, staged)
+                    if last:
+                        cur = await conn.execute(_DEDUPE)
+                        fresh = len(staged) - cur.rowcount
+                    else:
+                        await conn.execute(_RECORD)
+                        fresh = len(staged)
                     if fresh:
                         await conn.execute(_STORE)
                         await conn.execute(_CALLERS)
                         await conn.execute(_MONTHLY, {"zone": self.zone})
-                self._zone_checked = True  # committed: the zone is recorded
                 return fresh
-            except (errors.DeadlockDetected, errors.SerializationFailure):
-                if attempt == _RETRIES - 1:
+            except (errors.UniqueViolation, errors.DeadlockDetected, errors.SerializationFailure):
+                if last:
                     raise
         raise AssertionError("unreachable")
 
@@ -336,6 +358,15 @@ def _text(value: object) -> str | None:
 
 def _reason(rejection: Rejection) -> str:
     return "unknown_key" if "is not registered" in rejection.reason else "invalid"
+
+
+async def _unrecorded(
+    conn: AsyncConnection[Any], rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """Return the rows whose event id call_event_seen does not hold yet."""
+    cur = await conn.execute(_RECORDED, ([row[0] for row in rows],))
+    recorded = {str(r[0]) for r in await cur.fetchall()}
+    return [row for row in rows if row[0] not in recorded] if recorded else rows
 
 
 async def recorded_zone(conn: AsyncConnection[Any]) -> str | None:
