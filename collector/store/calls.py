@@ -79,18 +79,16 @@ INSERT INTO call_event (ts, event_id, app_id, enterprise_id, user_id, developer_
 SELECT ts, event_id, app_id, enterprise_id, user_id, developer_id, outcome, duration_ms
 FROM call_stage
 """
+# The two parts never share a key (their caller differs), so no outer aggregate is needed.
 _CALLERS = """
 INSERT INTO call_caller_daily (caller, caller_id, day, calls, first_ts, last_ts)
-SELECT caller, caller_id, day, sum(calls), min(first_ts), max(last_ts) FROM (
-    SELECT 'enterprise' AS caller, enterprise_id AS caller_id,
-           (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS calls,
-           min(ts) AS first_ts, max(ts) AS last_ts
-    FROM call_stage WHERE enterprise_id IS NOT NULL GROUP BY 2, 3
-    UNION ALL
-    SELECT 'dev_tool_developer', developer_id, (ts AT TIME ZONE 'UTC')::date, count(*),
-           min(ts), max(ts)
-    FROM call_stage WHERE developer_id IS NOT NULL AND kind = 'dev_tool' GROUP BY 2, 3
-) c GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+SELECT 'enterprise', enterprise_id, (ts AT TIME ZONE 'UTC')::date, count(*), min(ts), max(ts)
+FROM call_stage WHERE enterprise_id IS NOT NULL GROUP BY 2, 3
+UNION ALL
+SELECT 'dev_tool_developer', developer_id, (ts AT TIME ZONE 'UTC')::date, count(*), min(ts),
+       max(ts)
+FROM call_stage WHERE developer_id IS NOT NULL AND kind = 'dev_tool' GROUP BY 2, 3
+ORDER BY 1, 2, 3
 ON CONFLICT (caller, caller_id, day) DO UPDATE SET
     calls = call_caller_daily.calls + EXCLUDED.calls,
     first_ts = LEAST(call_caller_daily.first_ts, EXCLUDED.first_ts),
