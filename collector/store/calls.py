@@ -57,7 +57,7 @@ _COPY_STAGE = f"COPY call_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN (FORMAT
 # concurrent batches never deadlock; the shared rows of call_monthly (one per app and
 # month, touched by nearly every batch) are locked last, just before the commit, so
 # concurrent batches wait for each other only for that upsert and the commit.
-_RECORDED = "SELECT event_id FROM call_event_seen WHERE event_id = ANY(%s::text[])"
+_RECORDED = "SELECT event_id FROM call_event_seen WHERE event_id = ANY(%b::text[])"
 # The staged ids were not recorded a moment ago: a plain insert (a concurrent batch that
 # recorded one since makes it fail on the unique key; the batch is then tried again).
 _RECORD = (
