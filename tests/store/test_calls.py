@@ -191,3 +191,20 @@ async def test_an_id_recorded_by_a_concurrent_batch_after_the_probe_counts_once(
     # One stale probe: tried again with a fresh one. Always stale: the last attempt
     # dedupes with ON CONFLICT and does not probe.
     assert probes == (2 if stale_probes == 1 else calls_store._RETRIES - 1)
+
+
+@pytest.mark.integration
+async def test_event_ids_are_distinct_byte_for_byte(database_url: str) -> None:
+    """Ids differing only in case or Unicode normalisation are different events."""
+    async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await _registries(conn)
+        ingest = CallIngest(SHANGHAI)
+        ids = ["Ab", "ab", "caf\u00e9", "cafe\u0301", "e10"]
+        batch = [{**event(0, "2026-03-01T08:00:00+08:00"), "id": i} for i in ids]
+        first = await ingest.ingest(conn, batch, NOW)
+        again = await ingest.ingest(conn, list(reversed(batch)), NOW)
+        cur = await conn.execute("SELECT event_id FROM call_event ORDER BY event_id")
+        stored = [r[0] for r in await cur.fetchall()]
+    assert (first.stored, first.duplicates) == (5, 0)
+    assert (again.stored, again.duplicates) == (0, 5)
+    assert sorted(stored) == sorted(ids)
