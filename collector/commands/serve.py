@@ -25,7 +25,21 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="do not apply pending schema migrations at start (default: apply them)",
     )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="API processes sharing the port (default 1); each has its own connection "
+        "pool and answers /metrics with its own counters",
+    )
     serve.set_defaults(handler=run_serve)
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--workers must be 1 or more, got {value}")
+    return value
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -48,15 +62,18 @@ def run_serve(args: argparse.Namespace) -> int:
             print(f"applied migration {name}", file=sys.stderr)
     host = args.host or config.api.host
     port = config.api.port if args.port is None else args.port
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host=host,
-            port=port,
-            log_level=config.logging.level.lower(),
-            log_config=None,  # keep Tally's handlers (collector/logs.py)
-            proxy_headers=False,
-        )
+    server_config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=config.logging.level.lower(),
+        log_config=None,  # keep Tally's handlers (collector/logs.py)
+        proxy_headers=False,
     )
+    if args.workers > 1:
+        from collector.commands.serve_workers import serve_forked
+
+        return serve_forked(server_config, args.workers)
+    server = uvicorn.Server(server_config)
     server.run()
     return 0 if server.started else 1

@@ -1,13 +1,13 @@
 """Call ingestion: each event stored once, with the monthly and caller rollups in step.
 
-``CallIngest.ingest`` takes a list of raw events (JSON objects) and, in one transaction:
-checks each one (collector/calls/events.py), resolves the app and caller keys to ids
-(cached; unknown keys reject that event only), binary-COPYs the rest into a temporary
-staging table, and then
+``CallIngest.ingest`` takes a list of raw events (JSON objects), checks each one
+(collector/calls/events.py), resolves the app and caller keys to ids (cached; unknown
+keys reject that event only), leaves out the ids ``call_event_seen`` already holds, and
+in one transaction binary-COPYs the rest into a temporary staging table, then
 
-1. inserts their ids into ``call_event_seen`` (``ON CONFLICT DO NOTHING``) and drops
-   from the staging table those already recorded: each event counts once, however
-   often it is sent;
+1. inserts their ids into ``call_event_seen``, whose unique key makes each event count
+   once, however often and however concurrently it is sent (a batch that loses a race
+   for an id is tried again: see ``CallIngest._apply``);
 2. inserts the new events into ``call_event``;
 3. adds them, aggregated per (caller, UTC day), to ``call_caller_daily``: enterprises
    for any call, developers for calls of a development tool;
@@ -32,7 +32,7 @@ from psycopg import AsyncConnection, errors
 
 from adapters.base import utcnow
 from collector import metrics
-from collector.calls.events import CallEvent, EventError, parse_event
+from collector.calls.events import EventError, EventFields, parse_event, plain_event
 from collector.store.copyrows import write_rows
 
 MAX_BATCH: Final = 10_000
@@ -47,8 +47,8 @@ _STAGE_COLUMNS = (
 _STAGE_TYPES = ("text", "timestamptz", "int8", "text", "int8", "int8", "int8", "text", "float8")
 
 _CREATE_STAGE = (
-    "CREATE TEMP TABLE IF NOT EXISTS call_stage (event_id text, ts timestamptz, app_id int8,"
-    " kind text, enterprise_id int8, user_id int8, developer_id int8, outcome text,"
+    'CREATE TEMP TABLE IF NOT EXISTS call_stage (event_id text COLLATE "C", ts timestamptz,'
+    " app_id int8, kind text, enterprise_id int8, user_id int8, developer_id int8, outcome text,"
     " duration_ms float8) ON COMMIT DELETE ROWS"
 )
 _COPY_STAGE = f"COPY call_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
@@ -57,6 +57,13 @@ _COPY_STAGE = f"COPY call_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN (FORMAT
 # concurrent batches never deadlock; the shared rows of call_monthly (one per app and
 # month, touched by nearly every batch) are locked last, just before the commit, so
 # concurrent batches wait for each other only for that upsert and the commit.
+_RECORDED = "SELECT event_id FROM call_event_seen WHERE event_id = ANY(%b::text[])"
+# The staged ids were not recorded a moment ago: a plain insert (a concurrent batch that
+# recorded one since makes it fail on the unique key; the batch is then tried again).
+_RECORD = (
+    "INSERT INTO call_event_seen (event_id, ts) SELECT event_id, ts FROM call_stage ORDER BY 1"
+)
+# The last attempt's dedupe: record what is new, drop the rest from the staging table.
 _DEDUPE = """
 WITH fresh AS (
     INSERT INTO call_event_seen (event_id, ts)
@@ -72,18 +79,16 @@ INSERT INTO call_event (ts, event_id, app_id, enterprise_id, user_id, developer_
 SELECT ts, event_id, app_id, enterprise_id, user_id, developer_id, outcome, duration_ms
 FROM call_stage
 """
+# The two parts never share a key (their caller differs), so no outer aggregate is needed.
 _CALLERS = """
 INSERT INTO call_caller_daily (caller, caller_id, day, calls, first_ts, last_ts)
-SELECT caller, caller_id, day, sum(calls), min(first_ts), max(last_ts) FROM (
-    SELECT 'enterprise' AS caller, enterprise_id AS caller_id,
-           (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS calls,
-           min(ts) AS first_ts, max(ts) AS last_ts
-    FROM call_stage WHERE enterprise_id IS NOT NULL GROUP BY 2, 3
-    UNION ALL
-    SELECT 'dev_tool_developer', developer_id, (ts AT TIME ZONE 'UTC')::date, count(*),
-           min(ts), max(ts)
-    FROM call_stage WHERE developer_id IS NOT NULL AND kind = 'dev_tool' GROUP BY 2, 3
-) c GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+SELECT 'enterprise', enterprise_id, (ts AT TIME ZONE 'UTC')::date, count(*), min(ts), max(ts)
+FROM call_stage WHERE enterprise_id IS NOT NULL GROUP BY 2, 3
+UNION ALL
+SELECT 'dev_tool_developer', developer_id, (ts AT TIME ZONE 'UTC')::date, count(*), min(ts),
+       max(ts)
+FROM call_stage WHERE developer_id IS NOT NULL AND kind = 'dev_tool' GROUP BY 2, 3
+ORDER BY 1, 2, 3
 ON CONFLICT (caller, caller_id, day) DO UPDATE SET
     calls = call_caller_daily.calls + EXCLUDED.calls,
     first_ts = LEAST(call_caller_daily.first_ts, EXCLUDED.first_ts),
@@ -142,6 +147,8 @@ class _Keys:
             self.loaded = time.monotonic()
 
 
+# Position of each caller key in EventFields.
+_CALLER_FIELDS: Final = {"enterprise": 3, "user": 4, "developer": 5}
 _CALLER_TABLES: Final = {
     "enterprise": "enterprise",
     "user": "platform_user",
@@ -177,26 +184,28 @@ class CallIngest:
         if len(items) > MAX_BATCH:
             raise ValueError(f"a batch holds at most {MAX_BATCH} events, got {len(items)}")
         rejected: list[Rejection] = []
-        events: list[tuple[int, CallEvent]] = []
+        events: list[tuple[int, EventFields]] = []
         latest = (now or utcnow()) + FUTURE_SLACK
         for index, raw in enumerate(items):
-            try:
-                event = parse_event(raw)
-            except EventError as exc:
-                event_id = raw.get("id") if isinstance(raw, dict) else None
-                rejected.append(Rejection(index, str(exc), _text(event_id)))
-                continue
-            if event.ts > latest:
+            fields = plain_event(raw)
+            if fields is None:
+                try:
+                    fields = parse_event(raw).fields()
+                except EventError as exc:
+                    event_id = raw.get("id") if isinstance(raw, dict) else None
+                    rejected.append(Rejection(index, str(exc), _text(event_id)))
+                    continue
+            if fields[1] > latest:
                 rejected.append(
                     Rejection(
                         index,
-                        f"ts {event.ts.isoformat()} is in the future (now is "
+                        f"ts {fields[1].isoformat()} is in the future (now is "
                         f"{latest - FUTURE_SLACK:%Y-%m-%dT%H:%M:%SZ}); check the caller's clock",
-                        event.event_id,
+                        fields[0],
                     )
                 )
                 continue
-            events.append((index, event))
+            events.append((index, fields))
         rows, duplicates = await self._rows(conn, events, rejected)
         stored = 0
         if rows:
@@ -217,7 +226,7 @@ class CallIngest:
     async def _rows(
         self,
         conn: AsyncConnection[Any],
-        events: list[tuple[int, CallEvent]],
+        events: list[tuple[int, EventFields]],
         rejected: list[Rejection],
     ) -> tuple[list[tuple[Any, ...]], int]:
         """Resolve keys and drop repeats within the batch; return staging rows and repeats."""
@@ -229,47 +238,44 @@ class CallIngest:
         seen: set[str] = set()
         repeats = 0
         rows: list[tuple[Any, ...]] = []
-        for index, e in events:
-            app = apps.get(e.app)
+        for index, fields in events:
+            event_id, ts, app_key, enterprise, user, developer, outcome, duration = fields
+            app = apps.get(app_key)
             problem = None
             if app is None:
-                problem = f"app {e.app!r} is not registered (PUT /v1/apps/{e.app} first)"
-            else:
-                for name, cache in (
-                    ("enterprise", enterprises),
-                    ("user", users),
-                    ("developer", developers),
-                ):
-                    key = getattr(e, name)
-                    if key is not None and key not in cache:
-                        problem = f"{name} {key!r} is not registered"
-                        break
+                problem = f"app {app_key!r} is not registered (PUT /v1/apps/{app_key} first)"
+            elif enterprise is not None and enterprise not in enterprises:
+                problem = f"enterprise {enterprise!r} is not registered"
+            elif user is not None and user not in users:
+                problem = f"user {user!r} is not registered"
+            elif developer is not None and developer not in developers:
+                problem = f"developer {developer!r} is not registered"
             if problem is not None:
-                rejected.append(Rejection(index, problem, e.event_id))
+                rejected.append(Rejection(index, problem, event_id))
                 continue
             assert app is not None
-            if e.event_id in seen:
+            if event_id in seen:
                 repeats += 1
                 continue
-            seen.add(e.event_id)
+            seen.add(event_id)
             rows.append(
                 (
-                    e.event_id, e.ts, app[0], app[1],
-                    None if e.enterprise is None else enterprises[e.enterprise],
-                    None if e.user is None else users[e.user],
-                    None if e.developer is None else developers[e.developer],
-                    e.outcome, e.duration_ms,
+                    event_id, ts, app[0], app[1],
+                    None if enterprise is None else enterprises[enterprise],
+                    None if user is None else users[user],
+                    None if developer is None else developers[developer],
+                    outcome, duration,
                 )
             )  # fmt: skip
         return rows, repeats
 
     async def _resolve(
-        self, conn: AsyncConnection[Any], events: list[tuple[int, CallEvent]]
+        self, conn: AsyncConnection[Any], events: list[tuple[int, EventFields]]
     ) -> None:
         """Look up the keys the cache does not hold, one query per registry."""
         self._keys.expire()
         apps = self._keys.apps
-        missing = {e.app for _, e in events} - apps.keys()
+        missing = {f[2] for _, f in events if f[2] not in apps}
         if missing:
             cur = await conn.execute(
                 "SELECT key, id, kind FROM app WHERE key = ANY(%s)", (list(missing),)
@@ -278,7 +284,10 @@ class CallIngest:
                 apps[key] = (int(id_), str(kind))
         for name, table in _CALLER_TABLES.items():
             cache = self._keys.callers[name]
-            wanted = {getattr(e, name) for _, e in events} - {None} - cache.keys()
+            column = _CALLER_FIELDS[name]
+            wanted = {
+                f[column] for _, f in events if f[column] is not None and f[column] not in cache
+            }
             if wanted:
                 cur = await conn.execute(
                     f"SELECT key, id FROM {table} WHERE key = ANY(%s)",
@@ -288,27 +297,41 @@ class CallIngest:
                     cache[key] = int(id_)
 
     async def _apply(self, conn: AsyncConnection[Any], rows: list[tuple[Any, ...]]) -> int:
-        """Stage and apply the rows in one transaction; retry on deadlock; return new events."""
-        rows.sort(key=_row_id)
+        """Stage and apply the rows not yet recorded in one transaction; return new events.
+
+        The ids already recorded are looked up first (one index probe each) and left out,
+        so the dedupe is a plain insert into call_event_seen. If a concurrent batch
+        records one of the others in between, that insert fails on the unique key and
+        the batch is tried again; the last attempt dedupes with ON CONFLICT instead.
+        """
+        if not self._zone_checked:
+            async with conn.transaction():
+                await self._check_zone(conn)
+            self._zone_checked = True  # committed: the zone is recorded
         for attempt in range(_RETRIES):
+            last = attempt == _RETRIES - 1
             try:
+                staged = rows if last else await _unrecorded(conn, rows)
+                if not staged:
+                    return 0
                 async with conn.transaction():
-                    if not self._zone_checked:
-                        await self._check_zone(conn)
                     await conn.execute(_CREATE_STAGE)
                     async with conn.cursor().copy(_COPY_STAGE) as copy:
                         copy.set_types(list(_STAGE_TYPES))
-                        await write_rows(copy, rows)
-                    cur = await conn.execute(_DEDUPE)
-                    fresh = len(rows) - cur.rowcount
+                        await write_rows(copy, staged)
+                    if last:
+                        cur = await conn.execute(_DEDUPE)
+                        fresh = len(staged) - cur.rowcount
+                    else:
+                        await conn.execute(_RECORD)
+                        fresh = len(staged)
                     if fresh:
                         await conn.execute(_STORE)
                         await conn.execute(_CALLERS)
                         await conn.execute(_MONTHLY, {"zone": self.zone})
-                self._zone_checked = True  # committed: the zone is recorded
                 return fresh
-            except (errors.DeadlockDetected, errors.SerializationFailure):
-                if attempt == _RETRIES - 1:
+            except (errors.UniqueViolation, errors.DeadlockDetected, errors.SerializationFailure):
+                if last:
                     raise
         raise AssertionError("unreachable")
 
@@ -327,16 +350,21 @@ class CallIngest:
             )
 
 
-def _row_id(row: tuple[Any, ...]) -> str:
-    return str(row[0])
-
-
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
 def _reason(rejection: Rejection) -> str:
     return "unknown_key" if "is not registered" in rejection.reason else "invalid"
+
+
+async def _unrecorded(
+    conn: AsyncConnection[Any], rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """Return the rows whose event id call_event_seen does not hold yet."""
+    cur = await conn.execute(_RECORDED, ([row[0] for row in rows],))
+    recorded = {str(r[0]) for r in await cur.fetchall()}
+    return [row for row in rows if row[0] not in recorded] if recorded else rows
 
 
 async def recorded_zone(conn: AsyncConnection[Any]) -> str | None:

@@ -10,6 +10,7 @@ import pytest
 from psycopg import AsyncConnection
 
 from collector.registry.models import AppRecord, DeveloperRecord, EnterpriseRecord
+from collector.store import calls as calls_store
 from collector.store import registry
 from collector.store.call_months import full_months, monthly_calls
 from collector.store.calls import CallIngest, ZoneMismatch
@@ -156,3 +157,54 @@ def test_full_months_are_those_wholly_inside_the_window() -> None:
     assert [m.month for m in full_months(start, start + timedelta(days=31), SHANGHAI)] == [1]
     assert full_months(start + timedelta(hours=1), start + timedelta(days=31), SHANGHAI) == []
     assert [m.month for m in full_months(start, start + timedelta(days=89), SHANGHAI)] == [1, 2]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("stale_probes", [1, 99])
+async def test_an_id_recorded_by_a_concurrent_batch_after_the_probe_counts_once(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, stale_probes: int
+) -> None:
+    """The probe for recorded ids can be outrun; the unique key still counts each id once."""
+    async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await _registries(conn)
+        ingest = CallIngest(SHANGHAI)
+        await ingest.ingest(conn, [event(1, "2026-03-01T08:00:00+08:00")], NOW)
+        probes = 0
+        real_probe = calls_store._unrecorded
+
+        async def outrun(conn: AsyncConnection[Any], rows: list[tuple[Any, ...]]) -> Any:
+            # As if e1 had been recorded by another batch just after this probe ran.
+            nonlocal probes
+            probes += 1
+            return rows if probes <= stale_probes else await real_probe(conn, rows)
+
+        monkeypatch.setattr(calls_store, "_unrecorded", outrun)
+        batch = [event(1, "2026-03-01T08:00:00+08:00"), event(2, "2026-03-02T08:00:00+08:00")]
+        result = await ingest.ingest(conn, batch, NOW)
+        cur = await conn.execute(
+            "SELECT count(*), (SELECT sum(calls) FROM call_monthly),"
+            " (SELECT count(*) FROM call_event_seen) FROM call_event"
+        )
+        row = await cur.fetchone()
+    assert (result.stored, result.duplicates, result.rejected) == (1, 1, ())
+    assert row == (2, 2, 2)
+    # One stale probe: tried again with a fresh one. Always stale: the last attempt
+    # dedupes with ON CONFLICT and does not probe.
+    assert probes == (2 if stale_probes == 1 else calls_store._RETRIES - 1)
+
+
+@pytest.mark.integration
+async def test_event_ids_are_distinct_byte_for_byte(database_url: str) -> None:
+    """Ids differing only in case or Unicode normalisation are different events."""
+    async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await _registries(conn)
+        ingest = CallIngest(SHANGHAI)
+        ids = ["Ab", "ab", "caf\u00e9", "cafe\u0301", "e10"]
+        batch = [{**event(0, "2026-03-01T08:00:00+08:00"), "id": i} for i in ids]
+        first = await ingest.ingest(conn, batch, NOW)
+        again = await ingest.ingest(conn, list(reversed(batch)), NOW)
+        cur = await conn.execute("SELECT event_id FROM call_event ORDER BY event_id")
+        stored = [r[0] for r in await cur.fetchall()]
+    assert (first.stored, first.duplicates) == (5, 0)
+    assert (again.stored, again.duplicates) == (0, 5)
+    assert sorted(stored) == sorted(ids)

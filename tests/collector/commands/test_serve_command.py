@@ -103,3 +103,70 @@ def test_serve_reports_an_unreachable_store(capsys: pytest.CaptureFixture[str]) 
     dead = f"postgresql://tally@127.0.0.1:{free_port()}/tally?connect_timeout=2"
     assert main(["serve", "--dsn", dead, "--port", str(free_port())]) == 1
     assert "cannot migrate the store" in capsys.readouterr().err
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _start_workers(dsn: str, port: int, workers: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TALLY_")}
+    env["TALLY_LOGGING__LEVEL"] = "WARNING"
+    return subprocess.Popen(
+        [sys.executable, "-m", "collector.cli", "serve", "--dsn", dsn, "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _wait_children(proc: subprocess.Popen[str], count: int, timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = _children(proc.pid)
+        if len(found) == count:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"expected {count} workers, found {_children(proc.pid)}")
+
+
+@pytest.mark.timeout(90)
+def test_serve_with_workers_answers_from_every_worker_and_stops_them_all(
+    empty_database: str,
+) -> None:
+    port = free_port()
+    proc = _start_workers(empty_database, port, 2)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert _wait_healthy(url, proc, timeout=30).status_code == 200
+        workers = _wait_children(proc, 2, timeout=30)
+        # Each new connection goes to one of the workers; all of them answer.
+        for _ in range(20):
+            assert httpx.get(f"{url}/v1/health", timeout=5).json()["store"] == "up"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, stderr = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, stderr = proc.communicate(timeout=5)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+@pytest.mark.timeout(90)
+def test_a_worker_that_dies_stops_the_service(empty_database: str) -> None:
+    port = free_port()
+    proc = _start_workers(empty_database, port, 2)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", proc, timeout=30)
+        first, second = _wait_children(proc, 2, timeout=30)
+        os.kill(first, signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=5)
+    assert proc.returncode == 1
+    assert f"worker {first} exited with -9; stopping the others" in stderr
+    assert not Path(f"/proc/{second}").exists()
