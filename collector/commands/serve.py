@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 import psycopg
@@ -46,6 +48,17 @@ def run_serve(args: argparse.Namespace) -> int:
     """Migrate (unless --no-migrate), then serve until interrupted."""
     import uvicorn  # imported here so other commands start without the web stack
 
+    class _Server(uvicorn.Server):
+        """uvicorn's server, remembering whether it stopped for SIGINT."""
+
+        interrupted = False
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            """Note a SIGINT, then shut down as uvicorn does."""
+            if sig == signal.SIGINT:
+                self.interrupted = True
+            super().handle_exit(sig, frame)
+
     from api.app import create_app
     from api.settings import Settings
 
@@ -74,6 +87,10 @@ def run_serve(args: argparse.Namespace) -> int:
         from collector.commands.serve_workers import serve_forked
 
         return serve_forked(server_config, args.workers)
-    server = uvicorn.Server(server_config)
+    server = _Server(server_config)
     server.run()
-    return 0 if server.started else 1
+    if not server.started:
+        return 1
+    # uvicorn re-raises the SIGINT it shut down for, but asyncio's runner may swallow it
+    # when the signal lands as the server task ends: Ctrl-C gives 130 either way.
+    return 130 if server.interrupted else 0
