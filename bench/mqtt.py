@@ -196,6 +196,10 @@ class CountingSink:
         if type(record).__name__ == "Sample":
             self.samples += 1
 
+    async def put_many(self, records: Any) -> None:
+        """Count records."""
+        self.samples += sum(type(r).__name__ == "Sample" for r in records)
+
 
 def thread_cpu() -> dict[str, float]:
     """CPU-seconds of this process's threads, by thread name (Linux /proc)."""

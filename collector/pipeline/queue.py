@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from adapters.base import DeviceEvent, DeviceEventKind, Record, Sample
@@ -56,39 +57,95 @@ class RecordQueue:
         """Report whether `close` was called."""
         return self._closed
 
+    def _check_sample(self, record: Sample) -> None:
+        if record.ts.tzinfo is None:
+            raise ValueError(
+                f"sample of device {record.device!r} point {record.point!r} has a naive "
+                f"timestamp {record.ts.isoformat()}; emit aware UTC times (utcnow)"
+            )
+        if type(record.value) not in VALUE_TYPES:
+            raise TypeError(
+                f"sample of device {record.device!r} point {record.point!r} has value "
+                f"{record.value!r} of type {type(record.value).__name__}; expected float, "
+                "int, bool, str or None"
+            )
+
+    def _check_event(self, record: Record) -> None:
+        """Check a device event (TypeError for anything else); a registration labels its samples."""
+        if not isinstance(record, DeviceEvent):
+            raise TypeError(f"expected a Sample or DeviceEvent, got {type(record).__name__}")
+        if record.ts.tzinfo is None:
+            raise ValueError(
+                f"{record.kind.value} event of device {record.device!r} has a naive "
+                f"timestamp {record.ts.isoformat()}; emit aware UTC times"
+            )
+        if record.kind is DeviceEventKind.REGISTERED and record.info is not None:
+            self._received[record.device] = metrics.samples_received.labels(
+                protocol=record.info.protocol
+            )
+
     def _accept(self, record: Record) -> None:
         if type(record) is Sample:
-            if record.ts.tzinfo is None:
-                raise ValueError(
-                    f"sample of device {record.device!r} point {record.point!r} has a naive "
-                    f"timestamp {record.ts.isoformat()}; emit aware UTC times (utcnow)"
-                )
-            if type(record.value) not in VALUE_TYPES:
-                raise TypeError(
-                    f"sample of device {record.device!r} point {record.point!r} has value "
-                    f"{record.value!r} of type {type(record.value).__name__}; expected float, "
-                    "int, bool, str or None"
-                )
+            self._check_sample(record)
             (self._received.get(record.device) or self._unknown).inc()
-        elif isinstance(record, DeviceEvent):
-            if record.ts.tzinfo is None:
-                raise ValueError(
-                    f"{record.kind.value} event of device {record.device!r} has a naive "
-                    f"timestamp {record.ts.isoformat()}; emit aware UTC times"
-                )
-            if record.kind is DeviceEventKind.REGISTERED and record.info is not None:
-                self._received[record.device] = metrics.samples_received.labels(
-                    protocol=record.info.protocol
-                )
         else:
-            raise TypeError(f"expected a Sample or DeviceEvent, got {type(record).__name__}")
+            self._check_event(record)
         items = self._items
         if not items:
             self._head_since = time.monotonic()
         items.append(record)
+        self._wake_taker()
+
+    def _wake_taker(self) -> None:
         taker = self._taker
-        if taker is not None and len(items) >= self._wanted and not taker.done():
+        if taker is not None and len(self._items) >= self._wanted and not taker.done():
             taker.set_result(None)
+
+    def _accept_many(self, records: Sequence[Record]) -> Exception | None:
+        """Append every valid record in order; return the first refusal, if any.
+
+        The same checks and counters as `_accept`, with one counter increment per run
+        of samples of one device instead of one per sample.
+        """
+        items = self._items
+        if not items:
+            self._head_since = time.monotonic()
+        received, unknown = self._received, self._unknown
+        append = items.append
+        device: str | None = None
+        counter = unknown
+        run = 0
+        refused: Exception | None = None
+        bad = 0
+        for record in records:
+            try:
+                if type(record) is Sample:
+                    if record.ts.tzinfo is None or type(record.value) not in VALUE_TYPES:
+                        self._check_sample(record)  # raises with the details
+                    if record.device != device:
+                        if run:
+                            counter.inc(run)
+                        device = record.device
+                        counter = received.get(device) or unknown
+                        run = 0
+                    run += 1
+                else:
+                    if run:
+                        counter.inc(run)
+                        run = 0
+                    device = None  # a registration may relabel the device's samples
+                    self._check_event(record)
+            except (ValueError, TypeError) as exc:
+                bad += 1
+                refused = refused or exc
+                continue
+            append(record)
+        if run:
+            counter.inc(run)
+        self._wake_taker()
+        if refused is not None and bad > 1:
+            refused.args = (f"{refused} (and {bad - 1} more records refused)",)
+        return refused
 
     def _refuse(self, record: Record, reason: str) -> None:
         if isinstance(record, Sample):
@@ -97,23 +154,57 @@ class RecordQueue:
     async def put(self, record: Record) -> None:
         """Put one record, waiting while the queue is full; raise PipelineClosed after close."""
         while len(self._items) >= self._maxsize and not self._closed:
-            waiter = asyncio.get_running_loop().create_future()
-            self._putters.append(waiter)
-            try:
-                await waiter
-            except BaseException:
-                waiter.cancel()
-                if waiter in self._putters:
-                    self._putters.remove(waiter)
-                elif len(self._items) < self._maxsize:
-                    self._wake_putters()
-                raise
+            await self._wait_for_room()
         if self._closed:
             self._refuse(record, "closed")
             raise PipelineClosed(
                 f"pipeline is shutting down; record of device {_device_of(record)!r} not accepted"
             )
         self._accept(record)
+
+    async def put_many(self, records: Sequence[Record]) -> None:
+        """Put records in order, waiting for room as `put` does; PipelineClosed after close.
+
+        As many as fit are taken at once, then the rest as room frees up, so the queue
+        never holds more than `maxsize`. A record that breaks the contract (naive time,
+        unsupported value) is refused with ValueError/TypeError after every valid one of
+        the call was accepted. On close, the records not yet taken are counted as dropped
+        samples (reason `closed`) and PipelineClosed says how many.
+        """
+        count = len(records)
+        taken = 0
+        refused: Exception | None = None
+        while taken < count:
+            if len(self._items) >= self._maxsize and not self._closed:
+                await self._wait_for_room()
+                continue
+            if self._closed:
+                rest = records[taken:]
+                for record in rest:
+                    self._refuse(record, "closed")
+                raise PipelineClosed(
+                    f"pipeline is shutting down; {len(rest)} records (the first of device "
+                    f"{_device_of(rest[0])!r}) not accepted"
+                )
+            room = self._maxsize - len(self._items)
+            part = records if not taken and room >= count else records[taken : taken + room]
+            refused = self._accept_many(part) or refused
+            taken += len(part)
+        if refused is not None:
+            raise refused
+
+    async def _wait_for_room(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._putters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            waiter.cancel()
+            if waiter in self._putters:
+                self._putters.remove(waiter)
+            elif len(self._items) < self._maxsize:
+                self._wake_putters()
+            raise
 
     def put_nowait(self, record: Record) -> bool:
         """Put one record if there is room; otherwise count it as dropped and return False."""
