@@ -112,6 +112,7 @@ class RecordQueue:
             self._head_since = time.monotonic()
         received, unknown = self._received, self._unknown
         append = items.append
+        counts: dict[Counter, int] = {}  # per protocol: a few counters, one inc each
         device: str | None = None
         counter = unknown
         run = 0
@@ -124,14 +125,14 @@ class RecordQueue:
                         self._check_sample(record)  # raises with the details
                     if record.device != device:
                         if run:
-                            counter.inc(run)
+                            counts[counter] = counts.get(counter, 0) + run
                         device = record.device
                         counter = received.get(device) or unknown
                         run = 0
                     run += 1
                 else:
                     if run:
-                        counter.inc(run)
+                        counts[counter] = counts.get(counter, 0) + run
                         run = 0
                     device = None  # a registration may relabel the device's samples
                     self._check_event(record)
@@ -141,7 +142,9 @@ class RecordQueue:
                 continue
             append(record)
         if run:
-            counter.inc(run)
+            counts[counter] = counts.get(counter, 0) + run
+        for counted, amount in counts.items():
+            counted.inc(amount)
         self._wake_taker()
         if refused is not None and bad > 1:
             refused.args = (f"{refused} (and {bad - 1} more records refused)",)
