@@ -549,7 +549,17 @@ class MqttAdapter:
         if live and not device.online:  # a JSON device is online from its first live message
             device.online = True
             self._out.append(DeviceEvent(DeviceEventKind.ONLINE, key, message.received))
-        emit, last, ts = self._out.append, device.last, mapped.ts
+        ts = mapped.ts
+        if accepted is points and not mapped.unknown:  # the steady state: every point known
+            made = [
+                new_sample(key, point, ts, value, quality, live) for point, value, quality in values
+            ]
+            if live:
+                device.last.update(zip([v[0] for v in values], made, strict=True))
+            self._out += made
+            self._samples += len(made)
+            return
+        emit, last = self._out.append, device.last
         stored = 0
         for point, value, quality in values:
             if point in accepted:
