@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +44,33 @@ class Sample:
     value: Value
     quality: Quality = Quality.GOOD
     live: bool = True
+
+
+def _sample_maker() -> Callable[[str, str, datetime, Value, Quality, bool], Sample]:
+    """Build `new_sample`: a Sample made through its slot descriptors (no __init__)."""
+    make = object.__new__
+    slots = Sample.__dict__
+    device, point, ts = slots["device"].__set__, slots["point"].__set__, slots["ts"].__set__
+    value, quality, live = slots["value"].__set__, slots["quality"].__set__, slots["live"].__set__
+
+    def new_sample(  # noqa: PLR0917 (the fields of Sample, in order)
+        device_: str, point_: str, ts_: datetime, value_: Value, quality_: Quality, live_: bool
+    ) -> Sample:
+        """Return Sample(device, point, ts, value, quality, live), about twice as fast."""
+        sample: Sample = make(Sample)
+        device(sample, device_)
+        point(sample, point_)
+        ts(sample, ts_)
+        value(sample, value_)
+        quality(sample, quality_)
+        live(sample, live_)
+        return sample
+
+    return new_sample
+
+
+new_sample = _sample_maker()
+"""`Sample(...)` for hot paths: all six fields, positionally (the pipeline checks them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +122,10 @@ class Sink(Protocol):
 
     async def put(self, record: Record) -> None:
         """Put one record, waiting while the sink is full."""
+        ...
+
+    async def put_many(self, records: Sequence[Record]) -> None:
+        """Put records in order, waiting while the sink is full; never drops silently."""
         ...
 
 

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,11 @@ class CountingSink:
                 self.bad += 1
         else:
             self.events += 1
+
+    async def put_many(self, records: Sequence[Record]) -> None:
+        """Count records."""
+        for record in records:
+            await self.put(record)
 
 
 def fleet_spec(devices: int, points: int, servers: int, interval: float) -> dict[str, Any]:

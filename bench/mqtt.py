@@ -196,6 +196,10 @@ class CountingSink:
         if type(record).__name__ == "Sample":
             self.samples += 1
 
+    async def put_many(self, records: Any) -> None:
+        """Count records."""
+        self.samples += sum(type(r).__name__ == "Sample" for r in records)
+
 
 def thread_cpu() -> dict[str, float]:
     """CPU-seconds of this process's threads, by thread name (Linux /proc)."""
@@ -389,10 +393,21 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=5_000)
     parser.add_argument("--profile", type=Path, help="cProfile the collector's JSON phase")
     parser.add_argument("--publish", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--gc",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="tuned: the collector's garbage-collector settings (collector/gc_tuning.py); "
+        "default: CPython's",
+    )
     args = parser.parse_args()
     if args.publish:
         publish(args.publish, args.encoding, args.devices, args.messages, args.qos)
         return 0
+    if args.gc == "tuned":
+        from collector.gc_tuning import tune_gc
+
+        tune_gc()  # as `tally collect` does
 
     from collector.embedded.mosquitto import ThrowawayMosquitto
     from collector.embedded.postgres import ThrowawayPostgres

@@ -255,7 +255,18 @@ def main() -> int:
     parser.add_argument(
         "--profile", type=Path, help="cProfile the collector over the measured span into FILE"
     )
+    parser.add_argument(
+        "--gc",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="tuned: the collector's garbage-collector settings (collector/gc_tuning.py); "
+        "default: CPython's",
+    )
     args = parser.parse_args()
+    if args.gc == "tuned":
+        from collector.gc_tuning import tune_gc
+
+        tune_gc()  # as `tally collect` does
     with tempfile.TemporaryDirectory(prefix="tally-bench-opcua-") as tmp:
         fleet = Path(tmp) / "fleet.yaml"
         manifest = Path(tmp) / "manifest.json"

@@ -19,9 +19,11 @@ from adapters.base import (
     DeviceEvent,
     DeviceEventKind,
     PointInfo,
+    Record,
     Sample,
     Sink,
     Value,
+    new_sample,
     utcnow,
 )
 from adapters.control import ControlTargetUnknown
@@ -145,6 +147,7 @@ class MqttAdapter:
         self._samples = 0
         self._rebirths = 0
         self._handoff: Handoff[Received] | None = None
+        self._out: list[Record] = []  # records made and not yet handed to the sink
         self._client: MqttClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
@@ -206,6 +209,7 @@ class MqttAdapter:
         self._client = MqttClient(
             self._settings(),
             self._handoff.offer,
+            on_messages=self._handoff.offer_many,
             on_connect=self._on_connect,
             on_disconnect=self._on_disconnect,
             will=self._state_message(online=False),
@@ -318,26 +322,46 @@ class MqttAdapter:
         assert handoff is not None
         observe = self._observer.request_observed
         countdown = LATENCY_SAMPLE_EVERY
-        process = self.process
+        handle = self._handle
         while messages := await handoff.get_all():
-            for index, message in enumerate(messages, 1):
-                if not index % YIELD_EVERY:
-                    await asyncio.sleep(0)  # a long batch must not starve the loop's other tasks
+            # Records go to the sink in bulk, every YIELD_EVERY messages and at the end;
+            # a message counts as done (its handoff slot freed) once its records are in.
+            for start in range(0, len(messages), YIELD_EVERY):
+                chunk = messages[start : start + YIELD_EVERY]
                 try:
-                    countdown -= 1
-                    if countdown:
-                        await process(message)
-                    else:
-                        countdown = LATENCY_SAMPLE_EVERY
-                        started = time.perf_counter()
-                        await process(message)
-                        observe(self.protocol, "message", time.perf_counter() - started)
-                except Exception:
-                    log.exception(
-                        "mqtt connection %s: failed on topic %r", self.config.id, message.topic
-                    )
+                    for message in chunk:
+                        countdown -= 1
+                        if not countdown:
+                            countdown = LATENCY_SAMPLE_EVERY
+                            started = time.perf_counter()
+                            self._handle_logged(message)
+                            observe(self.protocol, "message", time.perf_counter() - started)
+                            continue
+                        try:
+                            handle(message)
+                        except Exception:
+                            self._log_failure(message)
+                    try:
+                        await self._flush()
+                    except Exception:  # e.g. PipelineClosed: the sink counted what it refused
+                        log.exception(
+                            "mqtt connection %s: the sink refused the records of %d messages",
+                            self.config.id,
+                            len(chunk),
+                        )
                 finally:
-                    handoff.done()
+                    handoff.done(len(chunk))
+                if len(messages) > YIELD_EVERY:
+                    await asyncio.sleep(0)  # a long batch must not starve the loop's other tasks
+
+    def _handle_logged(self, message: Received) -> None:
+        try:
+            self._handle(message)
+        except Exception:
+            self._log_failure(message)
+
+    def _log_failure(self, message: Received) -> None:
+        log.exception("mqtt connection %s: failed on topic %r", self.config.id, message.topic)
 
     def _route(self, topic: str) -> _Route:
         if self._sessions is not None and topic.startswith(SPARKPLUG_PREFIX):
@@ -371,6 +395,20 @@ class MqttAdapter:
 
     async def process(self, message: Received) -> None:
         """Turn one received message into records; refusals are counted, never raised."""
+        try:
+            self._handle(message)
+        finally:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Hand every record made so far to the sink in one call (waits while it is full)."""
+        out = self._out
+        if out:
+            self._out = []
+            await self.sink.put_many(out)
+
+    def _handle(self, message: Received) -> None:
+        """Turn one message into records in `_out`; refusals are counted, never raised."""
         self._messages += 1
         topic = message.topic
         try:
@@ -390,11 +428,11 @@ class MqttAdapter:
                 self._routes[topic] = route
             kind = route.kind
             if kind == "json":
-                await self._telemetry(route, topic, message)
+                self._telemetry(route, topic, message)
             elif kind == "sparkplug":
-                await self._sparkplug(route.target, topic, message)
+                self._sparkplug(route.target, topic, message)
             elif kind == "identification":
-                await self._identify(route.target, route.bound, topic, message)
+                self._identify(route.target, route.bound, topic, message)
             elif kind == "ack":
                 self.control.on_ack(route.bound, topic, message.payload)
             elif route.error is not None:
@@ -424,7 +462,7 @@ class MqttAdapter:
             classification[field] = None
         return key, identity, classification
 
-    async def _identify(
+    def _identify(
         self, ident: _Identification, bound: dict[str, str], topic: str, message: Received
     ) -> None:
         if not message.payload:
@@ -471,9 +509,9 @@ class MqttAdapter:
         if writable is not None and self.book.report_writable(device, writable):
             changed = True
         if changed:
-            await self._register(device)
+            self._register(device)
 
-    async def _telemetry(self, route: _Route, topic: str, message: Received) -> None:
+    def _telemetry(self, route: _Route, topic: str, message: Received) -> None:
         # The hot path: after a topic's first message, its device comes from the route.
         mapper: JsonTopicMapper = route.target
         document = parse_json_object(message.payload)
@@ -506,23 +544,33 @@ class MqttAdapter:
             )
             self._report(refused, topic)
             if changed or grown:
-                await self._register(device)
+                self._register(device)
         live = not message.retain or mapper.config.timestamp is not None
         if live and not device.online:  # a JSON device is online from its first live message
             device.online = True
-            await self.sink.put(DeviceEvent(DeviceEventKind.ONLINE, key, message.received))
-        put, last, ts = self.sink.put, device.last, mapped.ts
+            self._out.append(DeviceEvent(DeviceEventKind.ONLINE, key, message.received))
+        ts = mapped.ts
+        if accepted is points and not mapped.unknown:  # the steady state: every point known
+            made = [
+                new_sample(key, point, ts, value, quality, live) for point, value, quality in values
+            ]
+            if live:
+                device.last.update(zip([v[0] for v in values], made, strict=True))
+            self._out += made
+            self._samples += len(made)
+            return
+        emit, last = self._out.append, device.last
         stored = 0
         for point, value, quality in values:
             if point in accepted:
-                sample = Sample(key, point, ts, value, quality, live)
+                sample = new_sample(key, point, ts, value, quality, live)
                 if live:
                     last[point] = sample
                 stored += 1
-                await put(sample)
+                emit(sample)
         self._samples += stored
 
-    async def _sparkplug(self, parsed: codec.SparkplugTopic, topic: str, message: Received) -> None:
+    def _sparkplug(self, parsed: codec.SparkplugTopic, topic: str, message: Received) -> None:
         assert self._sessions is not None
         payload = codec.decode_payload(message.payload)
         outcome = self._sessions.handle(parsed, payload, message.received, self._clock())
@@ -531,15 +579,15 @@ class MqttAdapter:
         if outcome.rebirth is not None:
             self._ask_rebirth(*outcome.rebirth)
         for birth in outcome.births:
-            await self._birth(birth, outcome.samples, topic)
+            self._birth(birth, outcome.samples, topic)
         if outcome.samples:
-            await self._metric_samples(outcome.samples, topic)
+            self._metric_samples(outcome.samples, topic)
         for entity in outcome.deaths:
             key = self._entity_key(entity)
             dead = self.book.get(key)
             if dead is not None:
                 dead.online = False
-                await self.sink.put(DeviceEvent(DeviceEventKind.OFFLINE, key, message.received))
+                self._out.append(DeviceEvent(DeviceEventKind.OFFLINE, key, message.received))
 
     def _entity_key(self, entity: Entity) -> str:
         key = self._entity_keys.get(entity)
@@ -549,7 +597,7 @@ class MqttAdapter:
             key = self._entity_keys[entity] = self.book.sparkplug_key(*entity)
         return key
 
-    async def _birth(self, birth: Birth, samples: list[MetricSample], topic: str) -> None:
+    def _birth(self, birth: Birth, samples: list[MetricSample], topic: str) -> None:
         group, edge, device_id = birth.entity
         if device_id is None and not (
             self.config.sparkplug and self.config.sparkplug.register_edge_nodes
@@ -590,12 +638,12 @@ class MqttAdapter:
         ]
         _, refused, _ = self.book.add_points(device, points)
         self._report(refused, topic)
-        await self._register(device)
+        self._register(device)
         device.online = True
-        await self.sink.put(DeviceEvent(DeviceEventKind.ONLINE, key, utcnow()))
+        self._out.append(DeviceEvent(DeviceEventKind.ONLINE, key, utcnow()))
 
-    async def _metric_samples(self, samples: list[MetricSample], topic: str) -> None:
-        put, writes = self.sink.put, self.control.writes
+    def _metric_samples(self, samples: list[MetricSample], topic: str) -> None:
+        emit, writes = self._out.append, self.control.writes
         watching = bool(writes)  # a write waits for its confirming DDATA
         entity: Entity | None = None
         key = ""
@@ -626,13 +674,13 @@ class MqttAdapter:
                     topic,
                 )
                 continue
-            record = Sample(key, name, sample.ts, sample.value, sample.quality, sample.live)
+            record = new_sample(key, name, sample.ts, sample.value, sample.quality, sample.live)
             if sample.live:
                 device.last[name] = record
                 if watching:
                     writes.observed(key, name, sample.value)
             stored += 1
-            await put(record)
+            emit(record)
         self._samples += stored
 
     def _ask_rebirth(self, group: str, edge: str) -> None:
@@ -646,9 +694,9 @@ class MqttAdapter:
             extra={"device": self._entity_key((group, edge, None))},
         )  # fmt: skip
 
-    async def _register(self, device: KnownDevice) -> None:
+    def _register(self, device: KnownDevice) -> None:
         info = self.book.registration(device)
-        await self.sink.put(DeviceEvent(DeviceEventKind.REGISTERED, info.key, utcnow(), info=info))
+        self._out.append(DeviceEvent(DeviceEventKind.REGISTERED, info.key, utcnow(), info=info))
 
     # Connection -----------------------------------------------------------------------
 

@@ -44,7 +44,13 @@ class _BufferedClient(paho.Client):
       complete packet in the buffer before returning to select();
     - a packet queued on the network thread itself (a PUBACK, a subscribe after CONNACK)
       does not wake the loop through the socket pair: the loop is already awake;
-    - consecutive PUBACKs go out in one send().
+    - consecutive PUBACKs go out in one send();
+    - with `on_publishes` set, every complete QoS 0/1 PUBLISH at the head of the buffer is
+      parsed here in one pass (no MQTTMessage, no per-packet state machine), handed over
+      as one list of `Received`, then acknowledged with one PUBACK write. Anything else
+      (CONNACK, SUBACK, PINGRESP, QoS 2 flows, a malformed or empty-topic PUBLISH) is
+      left at the head for paho's own `_packet_read`, so paho keeps the session, QoS 2
+      and error handling.
 
     These override private methods of paho-mqtt ~2.2 (pinned in pyproject.toml); the
     integration tests exercise every one of them.
@@ -58,6 +64,7 @@ class _BufferedClient(paho.Client):
         self._rbuf = bytearray()
         self._rbuf_sock: object = None
         self._loop_ident: int | None = None
+        self.on_publishes: Callable[[list[Received]], object] | None = None
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rbuf_sock is not self._sock:  # a new connection: forget the old bytes
@@ -78,12 +85,112 @@ class _BufferedClient(paho.Client):
         for _ in range(self._MAX_PACKETS_PER_READ):
             if self._sock is None:
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
+            if self.on_publishes is not None and self._in_packet["command"] == 0:
+                rc = self._read_publishes()
+                if rc > 0:
+                    return self._loop_rc_handle(rc)
+                if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                    return MQTTErrorCode.MQTT_ERR_SUCCESS
+                # else the head of the buffer is a packet for paho itself
             rc = self._packet_read()
             if rc > 0:
                 return self._loop_rc_handle(rc)
             if rc == MQTTErrorCode.MQTT_ERR_AGAIN or not self._rbuf:
                 return MQTTErrorCode.MQTT_ERR_SUCCESS
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _read_publishes(self) -> MQTTErrorCode:
+        """Deliver the PUBLISH packets at the head of the buffer, reading once if need be.
+
+        MQTT_ERR_AGAIN: nothing more to do until the socket is readable again;
+        MQTT_ERR_SUCCESS: the head of the buffer is a packet for `_packet_read`.
+        """
+        if self._rbuf_sock is not self._sock:  # a new connection: forget the old bytes
+            self._rbuf.clear()
+            self._rbuf_sock = self._sock
+        filled = False
+        while True:
+            if self._rbuf and self._take_publishes():
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+            if filled:
+                return MQTTErrorCode.MQTT_ERR_AGAIN  # an incomplete PUBLISH waits for more bytes
+            try:
+                data = super()._sock_recv(self._READ_SIZE)
+            except BlockingIOError:
+                return MQTTErrorCode.MQTT_ERR_AGAIN
+            except OSError as err:
+                self._easy_log(paho.MQTT_LOG_ERR, "failed to receive on socket: %s", err)
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
+            if not data:
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
+            self._rbuf += data
+            filled = True
+            with self._msgtime_mutex:
+                self._last_bytes_received = paho.time_func()
+
+    def _take_publishes(self) -> bool:
+        """Parse, hand over and acknowledge the complete QoS 0/1 PUBLISHes at the buffer's head.
+
+        Return True when a packet for paho itself is at the head now (False: the buffer is
+        empty or ends in an incomplete PUBLISH).
+        """
+        data = bytes(self._rbuf)
+        size = len(data)
+        v5 = self._protocol == paho.MQTTv5
+        now = utcnow()
+        messages: list[Received] = []
+        acks = bytearray()
+        pos = 0
+        for_paho = False
+        while pos < size:
+            header = data[pos]
+            if header & 0xF0 != 0x30 or header & 0x06 > 0x02:  # not a PUBLISH at QoS 0/1
+                for_paho = True
+                break
+            length, start = _remaining_length(data, pos + 1)
+            if length < 0:
+                for_paho = length == _MALFORMED
+                break
+            end = start + length
+            if end > size:
+                break  # incomplete: wait for the rest
+            topic_end = start + 2 + ((data[start] << 8) | data[start + 1]) if length >= 2 else 0
+            qos = header & 0x06
+            body = topic_end + 2 if qos else topic_end
+            if topic_end <= start + 2 or body > end:
+                for_paho = True  # an empty topic (or an alias) or a malformed packet
+                break
+            if v5:
+                props, body = _remaining_length(data, body)
+                body += props
+                if props < 0 or body > end:
+                    for_paho = True
+                    break
+            try:
+                topic: str | None = data[start + 2 : topic_end].decode()
+            except UnicodeDecodeError:
+                topic = None
+            messages.append(
+                _new_received(Received, (topic, data[body:end], qos >> 1, bool(header & 1), now))
+            )
+            if qos:
+                acks += _PUBACK_HEAD
+                acks += data[topic_end : topic_end + 2]
+            pos = end
+        if pos:
+            del self._rbuf[:pos]
+        if messages:
+            handler = self.on_publishes
+            assert handler is not None
+            with self._in_callback_mutex:
+                try:
+                    handler(messages)
+                except Exception:
+                    # An exception here would end paho's network thread: log it and go on.
+                    log.exception("message handler failed on %d messages", len(messages))
+        if acks:
+            self._packet_queue(MessageType.PUBACK, bytes(acks), 0, 0)
+        return for_paho
 
     def _packet_queue(
         self,
@@ -128,6 +235,32 @@ class _BufferedClient(paho.Client):
                 }
             )
         return super()._packet_write()
+
+
+_PUBACK_HEAD = bytes((MessageType.PUBACK, 2))
+_INCOMPLETE = -1
+_MALFORMED = -2
+
+
+def _remaining_length(data: bytes, pos: int) -> tuple[int, int]:
+    """Decode an MQTT variable byte integer at `pos`: (value, position after it).
+
+    The value is _INCOMPLETE when the data end inside it, _MALFORMED beyond 4 bytes.
+    """
+    value = 0
+    shift = 0
+    size = len(data)
+    while True:
+        if pos >= size:
+            return _INCOMPLETE, pos
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 21:
+            return _MALFORMED, pos
 
 
 def _is_fresh_puback(packet: Any) -> bool:
@@ -204,23 +337,31 @@ _new_received = tuple.__new__  # Received without its Python-level __new__ (hot 
 
 
 MessageHandler = Callable[[Received], object]
+MessagesHandler = Callable[[list[Received]], object]
 ConnectHandler = Callable[[bool], None]
 
 
 class MqttClient:
-    """A paho client on its own thread that reconnects with backoff and re-subscribes."""
+    """A paho client on its own thread that reconnects with backoff and re-subscribes.
+
+    `on_message` gets each message paho itself decodes (QoS 2, and everything when
+    `on_messages` is not given); `on_messages` gets the QoS 0/1 messages of one read in
+    one list (see `_BufferedClient`). Both run on the network thread, in arrival order.
+    """
 
     def __init__(
         self,
         settings: BrokerSettings,
         on_message: MessageHandler,
         *,
+        on_messages: MessagesHandler | None = None,
         on_connect: ConnectHandler | None = None,
         on_disconnect: Callable[[str], None] | None = None,
         will: Will | None = None,
     ) -> None:
         self.settings = settings
         self._on_message_cb = on_message
+        self._on_messages_cb = on_messages
         self._on_connect_cb = on_connect
         self._on_disconnect_cb = on_disconnect
         self._subscriptions: dict[str, int] = {}
@@ -257,6 +398,7 @@ class MqttClient:
         client.on_subscribe = self._handle_subscribe
         client.on_message = self._handle_message
         client.on_connect_fail = self._handle_connect_fail
+        client.on_publishes = self._on_messages_cb  # the bulk path, when given
         return client
 
     @property

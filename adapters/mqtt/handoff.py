@@ -75,6 +75,49 @@ class Handoff(Generic[T]):
                 return False
         return True
 
+    def offer_many(self, items: list[T]) -> int:
+        """Hand items over in order from the producer thread; return how many were dropped.
+
+        The same rules as `offer`, item by item: while the handoff is full the producer
+        waits (or drops, per `on_full`) for the rest; every drop is counted.
+        """
+        taken = 0
+        count = len(items)
+        dropped = 0
+        with self._lock:
+            while taken < count:
+                room = self.capacity - self._in_flight
+                if room <= 0:
+                    if self._on_full == "drop_newest" or not self._room.wait_for(
+                        lambda: self._in_flight < self.capacity, self._block_timeout
+                    ):
+                        dropped = count - taken  # the rest, like `offer` one by one
+                        self._dropped += dropped
+                        break
+                    room = self.capacity - self._in_flight
+                part = items[taken : taken + room] if taken or room < count else items
+                self._items.extend(part)
+                self._in_flight += len(part)
+                taken += len(part)
+                waiter, self._waiter = self._waiter, None
+                if waiter is not None and not self._wake_locked(waiter, part):
+                    rest = count - taken  # the loop is closed: nobody will take any of them
+                    self._dropped += rest
+                    return rest + len(part)
+        return dropped
+
+    def _wake_locked(self, waiter: asyncio.Future[None], part: list[T]) -> bool:
+        """Wake the consumer (the lock is held); on a closed loop take `part` back."""
+        try:
+            self._loop.call_soon_threadsafe(_wake, waiter)
+        except RuntimeError:  # the loop is closed
+            for _ in part:
+                self._items.pop()
+            self._in_flight -= len(part)
+            self._dropped += len(part)
+            return False
+        return True
+
     async def _wait(self) -> bool:
         """Wait until items or the end arrive; False once closed and drained."""
         while True:

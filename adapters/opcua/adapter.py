@@ -13,7 +13,7 @@ import contextlib
 import fnmatch
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from adapters.base import (
     Sample,
     Sink,
     Value,
+    new_sample,
     utcnow,
 )
 from adapters.control import MethodCheck
@@ -83,12 +84,13 @@ class _Target:
 
 
 def _sample(target: _Target, reading: Reading) -> Sample:
-    return Sample(
-        device=target.device,
-        point=target.point,
-        ts=reading.source_ts or reading.server_ts or utcnow(),
-        value=reading.value,
-        quality=reading.quality,
+    return new_sample(
+        target.device,
+        target.point,
+        reading.source_ts or reading.server_ts or utcnow(),
+        reading.value,
+        reading.quality,
+        True,
     )
 
 
@@ -435,8 +437,10 @@ class OpcUaAdapter:
             if polled and now >= next_poll:
                 readings = await client.read([targets[h].node_id for h in polled])
                 self._observer.request_observed(PROTOCOL, "poll", time.monotonic() - now)
-                for handle, reading in zip(polled, readings, strict=True):
-                    await self._put(targets[handle], reading)
+                await self._put_many(
+                    (targets[handle], reading)
+                    for handle, reading in zip(polled, readings, strict=True)
+                )
                 next_poll = max(next_poll + poll_interval, time.monotonic())
             wait = min(_TICK, max(0.0, until - time.monotonic()))
             if polled:
@@ -454,16 +458,22 @@ class OpcUaAdapter:
                 changes = await subscription.next_changes(max(wait, 0.01))
             except SubscriptionLost as exc:
                 raise _Rebuild(str(exc)) from exc
-            for handle, reading in changes:
-                target = targets.get(handle)
-                if target is not None:
-                    await self._put(target, reading)
+            get = targets.get
+            await self._put_many(
+                (target, reading)
+                for handle, reading in changes
+                if (target := get(handle)) is not None
+            )
 
-    async def _put(self, target: _Target, reading: Reading) -> None:
-        """Put one sample; log once when a point turns Bad and once when it recovers."""
-        if reading.status or self._bad_points:
-            self._note_quality(target, reading)
-        await self._sink.put(_sample(target, reading))
+    async def _put_many(self, readings: Iterable[tuple[_Target, Reading]]) -> None:
+        """Put the readings' samples in one call; log once when a point turns Bad and back."""
+        samples = []
+        for target, reading in readings:
+            if reading.status or self._bad_points:
+                self._note_quality(target, reading)
+            samples.append(_sample(target, reading))
+        if samples:
+            await self._sink.put_many(samples)
 
     def _note_quality(self, target: _Target, reading: Reading) -> None:
         where = (target.device, target.point)

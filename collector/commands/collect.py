@@ -9,6 +9,7 @@ from typing import Any
 
 from collector.commands.common import add_config_option, config_from_args
 from collector.config import TallyConfig
+from collector.gc_tuning import tune_gc
 from collector.logs import configure as configure_logging
 from collector.runtime import ApiServer, stop_on_signals
 from collector.service import CollectorService
@@ -74,6 +75,7 @@ def run_collect(args: argparse.Namespace) -> int:
     """Load the configuration and run until SIGINT/SIGTERM."""
     config = config_from_args(args)
     configure_logging(config.logging.level, config.logging.format)
+    tune_gc()
 
     async def main() -> int:
         stop = asyncio.Event()

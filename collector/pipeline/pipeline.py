@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -131,6 +132,10 @@ class Pipeline:
     async def put(self, record: Record) -> None:
         """Put one record, waiting while the queue is full (backpressure)."""
         await self.queue.put(record)
+
+    async def put_many(self, records: Sequence[Record]) -> None:
+        """Put records in order, waiting for room while the queue is full (backpressure)."""
+        await self.queue.put_many(records)
 
     def put_nowait(self, record: Record) -> bool:
         """Put one record if there is room; else count it as dropped and return False."""

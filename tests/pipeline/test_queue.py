@@ -130,3 +130,63 @@ async def test_unsupported_value_type_is_refused_at_the_door() -> None:
     with pytest.raises(TypeError, match=r"press-3.*'p'.*list"):
         await queue.put(Sample("press-3", "p", utcnow(), [1]))  # type: ignore[arg-type]
     assert len(queue) == 0
+
+
+async def test_put_many_takes_what_fits_and_waits_for_room_for_the_rest() -> None:
+    queue = RecordQueue(4)
+    await queue.put(sample(0))
+    bulk = asyncio.create_task(queue.put_many([sample(i) for i in range(1, 8)]))
+    await asyncio.sleep(0.05)
+    assert not bulk.done()
+    assert len(queue) == 4  # never more than maxsize, even in bulk
+    got: list[Sample] = []
+    while len(got) < 8:
+        got += [r for r in await queue.take(2, 0.01) if isinstance(r, Sample)]
+        assert len(queue) <= 4
+    await asyncio.wait_for(bulk, 2.0)
+    assert [s.value for s in got] == list(range(8))
+
+
+async def test_put_many_counts_received_samples_by_protocol_across_a_registration() -> None:
+    queue = RecordQueue(100)
+    info = DeviceInfo("mq/1", "mqtt", "mqtt://127.0.0.1:1883")
+    before_mqtt, before_unknown = received("mqtt"), received("unknown")
+    await queue.put_many(
+        [
+            sample(0, device="mq/1"),
+            DeviceEvent(DeviceEventKind.REGISTERED, "mq/1", utcnow(), info=info),
+            sample(1, device="mq/1"),
+            sample(2, device="other"),
+            sample(3, device="mq/1"),
+        ]
+    )
+    assert received("mqtt") == before_mqtt + 2
+    assert received("unknown") == before_unknown + 2
+    assert len(queue) == 5
+
+
+async def test_put_many_accepts_every_valid_record_and_then_refuses_the_bad_ones() -> None:
+    queue = RecordQueue(100)
+    records = [
+        sample(0),
+        Sample("press-3", "p", datetime(2024, 1, 1), 1.0),
+        sample(1),
+        Sample("press-4", "q", utcnow(), [1]),  # type: ignore[arg-type]
+        sample(2),
+    ]
+    with pytest.raises(ValueError, match=r"press-3.*naive.*\(and 1 more records refused\)"):
+        await queue.put_many(records)
+    assert [r.value for r in await queue.take(10, 0.01) if isinstance(r, Sample)] == [0, 1, 2]
+
+
+async def test_put_many_after_close_counts_every_sample_it_could_not_take() -> None:
+    queue = RecordQueue(2)
+    before = dropped("closed")
+    bulk = asyncio.create_task(queue.put_many([sample(i) for i in range(5)]))
+    await asyncio.sleep(0.01)
+    assert len(queue) == 2
+    queue.close()
+    with pytest.raises(PipelineClosed, match="3 records"):
+        await asyncio.wait_for(bulk, 2.0)
+    assert dropped("closed") == before + 3
+    assert len(await queue.take(10, 10.0)) == 2

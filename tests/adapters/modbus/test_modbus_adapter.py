@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, cast
 
 import pytest
@@ -103,6 +103,10 @@ class MemorySink:
 
     async def put(self, record: Record) -> None:
         self.records.append(record)
+        self._arrived.set()
+
+    async def put_many(self, records: Sequence[Record]) -> None:
+        self.records.extend(records)
         self._arrived.set()
 
     def events(self, kind: DeviceEventKind, device: str | None = None) -> list[DeviceEvent]:

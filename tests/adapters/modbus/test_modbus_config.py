@@ -20,6 +20,9 @@ class NullSink:
     async def put(self, record: object) -> None:
         raise AssertionError("nothing may be emitted before start")
 
+    async def put_many(self, records: object) -> None:
+        raise AssertionError("nothing may be emitted before start")
+
 
 def test_the_sample_loads_through_the_model_and_the_tally_config() -> None:
     raw = yaml.safe_load(SAMPLE.read_text(encoding="utf-8"))

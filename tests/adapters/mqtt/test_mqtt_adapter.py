@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from functools import partial
 from typing import Any
@@ -36,6 +36,10 @@ class ListSink:
 
     async def put(self, record: Record) -> None:
         self.records.append(record)
+        self._changed.set()
+
+    async def put_many(self, records: Sequence[Record]) -> None:
+        self.records.extend(records)
         self._changed.set()
 
     def samples(self, device: str | None = None) -> list[Sample]:

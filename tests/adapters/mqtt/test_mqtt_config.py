@@ -33,6 +33,9 @@ def test_subscriptions_follow_the_templates() -> None:
         async def put(self, record: object) -> None:
             raise AssertionError("nothing is put before start")
 
+        async def put_many(self, records: object) -> None:
+            raise AssertionError("nothing is put before start")
+
     assert MqttAdapter(device, NoSink()).subscriptions() == [
         ("plant/+/+/+/identity", 1),
         ("plant/+/+/+/telemetry", 1),

@@ -152,6 +152,9 @@ class NullSink:
     async def put(self, record: object) -> None:
         pass
 
+    async def put_many(self, records: object) -> None:
+        pass
+
 
 @pytest.mark.parametrize(("device", "speed"), [("jdev", 1234), ("sdev", -7)])
 async def test_accepted_write_returns_the_confirmed_value_and_read_sees_it(

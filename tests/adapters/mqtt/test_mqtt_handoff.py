@@ -60,3 +60,46 @@ async def test_close_comes_after_what_was_handed_over() -> None:
         got.append(item)
         handoff.done()
     assert got == [0, 1, 2]
+
+
+def produce_many(handoff: Handoff[int], items: list[int]) -> list[int]:
+    dropped: list[int] = []
+    thread = threading.Thread(target=lambda: dropped.append(handoff.offer_many(items)))
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    return dropped
+
+
+async def test_offer_many_keeps_order_and_counts_what_does_not_fit() -> None:
+    handoff: Handoff[int] = Handoff(asyncio.get_running_loop(), capacity=3, on_full="drop_newest")
+    assert await asyncio.to_thread(produce_many, handoff, [0, 1]) == [0]
+    assert await asyncio.to_thread(produce_many, handoff, [2, 3, 4]) == [2]
+    assert handoff.dropped == 2
+    assert await handoff.get_all() == [0, 1, 2]
+
+
+async def test_offer_many_waits_for_room_for_the_rest_then_gives_up_after_its_timeout() -> None:
+    handoff: Handoff[int] = Handoff(
+        asyncio.get_running_loop(), capacity=2, on_full="block", block_timeout=2.0
+    )
+
+    async def consume() -> list[int]:
+        got: list[int] = []
+        while len(got) < 5:
+            items = await handoff.get_all()
+            await asyncio.sleep(0.02)
+            got += items
+            handoff.done(len(items))
+        return got
+
+    consumer = asyncio.create_task(consume())
+    # Five items through a handoff of two: the producer waits for room, none is dropped.
+    assert await asyncio.to_thread(produce_many, handoff, list(range(5))) == [0]
+    assert await asyncio.wait_for(consumer, 5) == [0, 1, 2, 3, 4]
+    assert handoff.dropped == 0
+    # Nobody consumes now: what does not fit within block_timeout is dropped and counted.
+    handoff = Handoff(asyncio.get_running_loop(), capacity=2, on_full="block", block_timeout=0.2)
+    assert await asyncio.to_thread(produce_many, handoff, list(range(5))) == [3]
+    assert handoff.dropped == 3
+    assert await handoff.get_all() == [0, 1]

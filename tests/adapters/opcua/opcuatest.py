@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from adapters.base import DeviceEvent, DeviceEventKind, Record, Sample
@@ -20,6 +20,10 @@ class RecordingSink:
     async def put(self, record: Record) -> None:
         """Keep one record."""
         self.records.append(record)
+
+    async def put_many(self, records: Sequence[Record]) -> None:
+        """Keep records in order."""
+        self.records.extend(records)
 
     def samples(self, since: int = 0) -> list[Sample]:
         """Return the samples put after index `since`."""
