@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -45,6 +46,9 @@ class ListSink:
 
     async def put(self, record: Record) -> None:
         self.records.append(record)
+
+    async def put_many(self, records: Sequence[Record]) -> None:
+        self.records.extend(records)
 
 
 def _target(key: str, point: str | None = "flow") -> Target:
