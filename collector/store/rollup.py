@@ -272,16 +272,21 @@ class _Segment:
         (already computed); entries of `imported` for this hour are consumed.
         """
         devices, times, hour = self.devices, self.times, self.hour
-        good = list(map(not_, self.qualities))  # Quality.GOOD == 0
-        good_devices = list(compress(devices, good))
-        good_times = list(compress(times, good))
         counts = Counter(devices)
-        good_counts = Counter(good_devices)
         first = dict(zip(reversed(devices), reversed(times), strict=True))
         if last is None:
             last = dict(zip(devices, times, strict=True))
-        first_good = dict(zip(reversed(good_devices), reversed(good_times), strict=True))
-        last_good = dict(zip(good_devices, good_times, strict=True))
+        if any(self.qualities):  # some sample not good (Quality.GOOD == 0)
+            good = list(map(not_, self.qualities))
+            good_devices = list(compress(devices, good))
+            good_times = list(compress(times, good))
+            good_counts = Counter(good_devices)
+            first_good = dict(zip(reversed(good_devices), reversed(good_times), strict=True))
+            last_good = dict(zip(good_devices, good_times, strict=True))
+            good_points = list(compress(self.point_ids, good))
+        else:  # every sample good (the usual case): the good columns are the columns
+            good_counts, first_good, last_good = counts, first, last
+            good_points = self.point_ids
         keys = list(counts)
         imports: Iterator[int] | repeat[int] = repeat(0)
         if imported:
@@ -298,4 +303,4 @@ class _Segment:
             map(last_good.get, keys),
             strict=False,
         )
-        return list(compress(self.point_ids, good))
+        return good_points
