@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.base import Quality, Sample, new_sample, new_samples
+from adapters.base import Quality, Sample, Value, new_sample, new_samples
 
 TS = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -18,7 +18,7 @@ def test_new_sample_equals_the_dataclass() -> None:
 
 
 def test_new_samples_equal_the_dataclass_field_for_field() -> None:
-    values = [1.5, 2, True, "text", None]
+    values: list[Value] = [1.5, 2, True, "text", None]
     made = new_samples("d", ["a", "b", "c", "d", "e"], TS, values, Quality.BAD, False)
     assert all(type(s) is Sample for s in made)
     assert made == [
