@@ -301,3 +301,18 @@ def test_map_known_refuses_a_bad_timestamp_as_map_does() -> None:
     assert missing.value.reason is Reason.MISSING_FIELD
     receipt = mapper(points=[], point_object="$.v", timestamp=None)
     assert receipt.map_known({"v": {"a": 1.0}}, RECEIVED, KNOWN) == (RECEIVED, ["a"], [1.0])
+
+
+def test_map_known_follows_nested_paths_as_map_does() -> None:
+    m = mapper(points=[], point_object="$.data.values", timestamp={"path": "$.meta['ts']"})
+    document = {"meta": {"ts": 1714564800000}, "data": {"values": {"a": 2.5, "b": 1}}}
+    slow = m.map(document, RECEIVED, KNOWN)
+    assert m.map_known(document, RECEIVED, KNOWN) == (
+        slow.ts,
+        [v.point for v in slow.values],
+        [v.value for v in slow.values],
+    )
+    assert m.map_known({"meta": {"ts": 1714564800000}, "data": {}}, RECEIVED, KNOWN) is None
+    with pytest.raises(MappingError) as caught:
+        m.map_known({"ts": 1714564800000, "data": {"values": {"a": 1.0}}}, RECEIVED, KNOWN)
+    assert caught.value.reason is Reason.MISSING_FIELD
