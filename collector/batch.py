@@ -17,6 +17,8 @@ class Batch:
     records: tuple[Record, ...]
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     created_at: datetime = field(default_factory=utcnow)
+    _sample_count: int | None = field(default=None, init=False, repr=False, compare=False)
+    """How many records are samples, once `samples` or `sample_count` counted them."""
 
     @property
     def samples(self) -> list[Sample]:
@@ -24,8 +26,20 @@ class Batch:
         records = self.records
         flags = list(map(isinstance, records, repeat(Sample)))
         if all(flags):
-            return list(records)  # type: ignore[arg-type]
-        return list(compress(records, flags))  # type: ignore[arg-type]
+            samples: list[Sample] = list(records)  # type: ignore[arg-type]
+        else:
+            samples = list(compress(records, flags))  # type: ignore[arg-type]
+        object.__setattr__(self, "_sample_count", len(samples))  # records never change
+        return samples
+
+    @property
+    def sample_count(self) -> int:
+        """Return how many records are samples (counted once per batch)."""
+        count = self._sample_count
+        if count is None:
+            count = sum(map(isinstance, self.records, repeat(Sample)))
+            object.__setattr__(self, "_sample_count", count)
+        return count
 
     @property
     def events(self) -> list[DeviceEvent]:

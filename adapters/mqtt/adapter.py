@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -19,11 +20,13 @@ from adapters.base import (
     DeviceEvent,
     DeviceEventKind,
     PointInfo,
+    Quality,
     Record,
     Sample,
     Sink,
     Value,
     new_sample,
+    new_samples,
     utcnow,
 )
 from adapters.control import ControlTargetUnknown
@@ -518,6 +521,11 @@ class MqttAdapter:
         device = route.device
         if device is not None and self.book.devices.get(device.info.key) is not device:
             device = route.device = None  # forgotten since: admit it again
+        if device is not None:
+            known = mapper.map_known(document, message.received, device.points)
+            if known is not None:  # the steady state: every point known, every value fine
+                self._known_values(mapper, device, message, *known)
+                return
         if device is None:
             key, identity, classification = self._bound_device(route.bound, topic)
         else:
@@ -569,6 +577,27 @@ class MqttAdapter:
                 stored += 1
                 emit(sample)
         self._samples += stored
+
+    def _known_values(  # noqa: PLR0917
+        self,
+        mapper: JsonTopicMapper,
+        device: KnownDevice,
+        message: Received,
+        ts: datetime,
+        points: list[str],
+        values: list[Value],
+    ) -> None:
+        """Emit the samples of a message whose points are all known (as `_telemetry` does)."""
+        key = device.info.key
+        live = not message.retain or mapper.config.timestamp is not None
+        if live and not device.online:
+            device.online = True
+            self._out.append(DeviceEvent(DeviceEventKind.ONLINE, key, message.received))
+        made = new_samples(key, points, ts, values, Quality.GOOD, live)
+        if live:
+            device.last.update(zip(points, made, strict=True))
+        self._out += made
+        self._samples += len(made)
 
     def _sparkplug(self, parsed: codec.SparkplugTopic, topic: str, message: Received) -> None:
         assert self._sessions is not None

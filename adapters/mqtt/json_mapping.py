@@ -196,6 +196,9 @@ class JsonTopicMapper:
         self._taken = frozenset(self._declared)
         self._object = JsonPath(config.point_object) if config.point_object else None
         self._ts = _timestamp_path(config.timestamp)
+        # One-name paths (`$.values`, `$.ts`), looked up directly by `map_known`.
+        self._object_key = _single_name(self._object)
+        self._ts_key = _single_name(None if self._ts is None else self._ts[0])
 
     def point_info(self, value: MappedValue) -> PointInfo:
         """Return how a point first seen with `value` registers: address, type, unit."""
@@ -259,6 +262,46 @@ class JsonTopicMapper:
             out.unknown = any(v.point not in known for v in out.values[: len(self._points)])
         return out
 
+    def map_known(
+        self, document: Mapping[str, Any], received: datetime, known: Mapping[str, object]
+    ) -> tuple[datetime, list[str], list[Value]] | None:
+        """Return (time, points, values) of a message `map` would take whole, or None.
+
+        The steady state of a point-object topic, in C-level checks: no declared
+        points, the object's members all `known` points, every value a finite number
+        or a Boolean. Anything else (None: `map` it) takes the general path, which
+        gives the same values for the same message; a bad timestamp raises as in `map`.
+        """
+        if self._points or self._object is None:
+            return None
+        name = self._object_key
+        members = document.get(name) if name is not None else self._object.find(document)[1]
+        if type(members) is not dict or not members:
+            return None
+        if not members.keys() <= known.keys():  # a new point (known names passed the checks)
+            return None
+        values = list(members.values())
+        try:
+            total = sum(values)  # TypeError for a string, null, list or object
+        except (TypeError, OverflowError):
+            return None
+        if total - total != 0:  # an infinite or NaN member, or a sum that overflowed
+            return None
+        ts = received
+        if self._ts is not None:
+            path, fmt = self._ts
+            name = self._ts_key
+            if name is not None and name in document:
+                raw = document[name]
+            else:
+                found, raw = path.find(document)
+                if not found:
+                    raise MappingError(
+                        Reason.MISSING_FIELD, f"timestamp field {path.path} is missing"
+                    )
+            ts = parse_timestamp(raw, fmt, f"timestamp field {path.path}")
+        return ts, list(members), values
+
     def _map_object(
         self, document: Mapping[str, Any], out: MappedMessage, known: Container[str] | None
     ) -> None:
@@ -314,6 +357,12 @@ class JsonTopicMapper:
                 except MappingError as exc:
                     out.problems.append(exc)
         out.unknown = unknown
+
+
+def _single_name(path: JsonPath | None) -> str | None:
+    if path is not None and len(path.steps) == 1 and isinstance(path.steps[0], str):
+        return path.steps[0]
+    return None
 
 
 def _timestamp_path(config: TimestampField | None) -> tuple[JsonPath, str] | None:

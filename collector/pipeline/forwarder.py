@@ -255,7 +255,7 @@ class Forwarder:
         self.in_flight = None
         self._mark_up()
         self.stats.batches_stored += len(batches)
-        self.stats.samples_stored += sum(len(b.samples) for b in batches)
+        self.stats.samples_stored += sum(b.sample_count for b in batches)
         return Outcome.STORED
 
     def _count_rejected(self, batch: Batch) -> None:

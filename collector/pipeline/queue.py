@@ -316,7 +316,7 @@ def _all_plain_samples(records: Sequence[Record]) -> bool:
     return (
         set(map(type, records)) == {Sample}
         and set(map(type, map(_VALUE, records))) <= VALUE_TYPES
-        and None not in set(map(_TZINFO, set(map(_TS, records))))
+        and None not in set(map(_TZINFO, map(_TS, records)))  # no hashing of datetimes
     )
 
 

@@ -215,6 +215,7 @@ class ResolvedSamples:
             qualities = list(compress(qualities, lives))
             devices = list(compress(devices, lives))
         device_last = dict(zip(devices, times, strict=True))
+        point_last = dict(zip(point_ids, samples, strict=True))
         rows: list[DeviceHourRow] = []
         good_points: dict[datetime, list[int]] = {}
         start, end = 0, len(times)
@@ -223,7 +224,7 @@ class ResolvedSamples:
             stop = bisect_left(times, hour + HOUR, start, end)
             if start == 0 and stop == end:  # the whole batch in one hour: no slicing
                 segment = _Segment(hour, point_ids, devices, times, qualities)
-                good_points[hour] = segment.add_rows(rows, device_last, imported)
+                good_points[hour] = segment.add_rows(rows, device_last, imported, point_last)
             else:
                 segment = _Segment(
                     hour,
@@ -242,7 +243,7 @@ class ResolvedSamples:
         return Rollup(
             rows,
             good_points,
-            dict(zip(point_ids, samples, strict=True)),
+            point_last,
             device_last,
             times[0] if times else None,
             times[-1] if times else None,
@@ -265,23 +266,30 @@ class _Segment:
         rows: list[DeviceHourRow],
         last: dict[int, datetime] | None,
         imported: Counter[tuple[int, datetime]],
+        points: Mapping[int, object] | None = None,
     ) -> list[int]:
         """Append one row per device to `rows`; return the points with a good sample.
 
-        `last` is the devices' last time stamps when the segment is the whole batch
-        (already computed); entries of `imported` for this hour are consumed.
+        `last` is the devices' last time stamps and `points` holds the segment's point
+        ids when the segment is the whole batch (already computed); entries of
+        `imported` for this hour are consumed.
         """
         devices, times, hour = self.devices, self.times, self.hour
-        good = list(map(not_, self.qualities))  # Quality.GOOD == 0
-        good_devices = list(compress(devices, good))
-        good_times = list(compress(times, good))
         counts = Counter(devices)
-        good_counts = Counter(good_devices)
         first = dict(zip(reversed(devices), reversed(times), strict=True))
         if last is None:
             last = dict(zip(devices, times, strict=True))
-        first_good = dict(zip(reversed(good_devices), reversed(good_times), strict=True))
-        last_good = dict(zip(good_devices, good_times, strict=True))
+        if any(self.qualities):  # some sample not good (Quality.GOOD == 0)
+            good = list(map(not_, self.qualities))
+            good_devices = list(compress(devices, good))
+            good_times = list(compress(times, good))
+            good_counts = Counter(good_devices)
+            first_good = dict(zip(reversed(good_devices), reversed(good_times), strict=True))
+            last_good = dict(zip(good_devices, good_times, strict=True))
+            good_points = list(compress(self.point_ids, good))
+        else:  # every sample good (the usual case): the good columns are the columns
+            good_counts, first_good, last_good = counts, first, last
+            good_points = self.point_ids if points is None else list(points)  # once each
         keys = list(counts)
         imports: Iterator[int] | repeat[int] = repeat(0)
         if imported:
@@ -298,4 +306,4 @@ class _Segment:
             map(last_good.get, keys),
             strict=False,
         )
-        return list(compress(self.point_ids, good))
+        return good_points

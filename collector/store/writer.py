@@ -50,7 +50,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import compress
+from itertools import chain, compress
 from operator import attrgetter
 from types import TracebackType
 from typing import Literal
@@ -169,7 +169,7 @@ class _Group:
         if len(self.parts) == 1:
             self.samples = self.parts[0].samples.copy()
         else:
-            self.samples = [s for p in self.parts for s in p.samples]
+            self.samples = list(chain.from_iterable(p.samples for p in self.parts))
         sort_and_check(self.samples)
         self.values = list(map(sample_value, self.samples))
 
@@ -442,15 +442,13 @@ class SampleWriter:
     ) -> tuple[ResolvedSamples, dict[uuid.UUID, list[Sample]]]:
         """Find each sample's point id (cache, then database); split off unknown points."""
         samples = group.samples
-        devices = list(map(_DEVICE, samples))
-        points = list(map(_POINT, samples))
         known = learnt.over(self._points)
-        by_device = list(map(known.get, devices))
+        by_device = list(map(known.get, map(_DEVICE, samples)))
         if all(by_device):  # every device known (a cached device has points)
-            ids = list(map(dict.get, by_device, points))  # type: ignore[arg-type]
+            ids = list(map(dict.get, by_device, map(_POINT, samples)))  # type: ignore[arg-type]
             if all(ids):  # ids are positive: only a missing point is falsy
                 return ResolvedSamples.of(samples, ids, group.values), {}  # type: ignore[arg-type]
-        keys = list(zip(devices, points, strict=True))
+        keys = list(zip(map(_DEVICE, samples), map(_POINT, samples), strict=True))
         missing = {k for k in keys if k[1] not in known.get(k[0], {})}
         await registrations.lookup_points(conn, missing, learnt)
         known = learnt.over(self._points)

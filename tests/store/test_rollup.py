@@ -145,3 +145,36 @@ def test_a_batch_of_only_imported_samples_has_no_live_range() -> None:
     rollup = resolved([Sample("d", "a", T0, 1.0, live=False)]).rollup(DEVICE_OF)
     assert rollup.device_hours == [(10, T0, 0, 0, 1, None, None, None, None)]
     assert rollup.live_first is None and rollup.good_points == {} and rollup.point_last == {}
+
+
+@pytest.mark.parametrize("quality", [Quality.GOOD, Quality.BAD])
+def test_rollup_of_one_quality_has_the_rows_of_a_per_sample_oracle(quality: Quality) -> None:
+    rng = random.Random(11)
+    points = [(p, 1 + p % 3) for p in range(1, 10)]
+    device_of = dict(points)
+    for _ in range(30):
+        drawn = sorted(
+            (T0 + timedelta(seconds=rng.randrange(0, 2 * 3600)), rng.choice(points)[0])
+            for _ in range(rng.randrange(1, 60))
+        )
+        samples = [Sample("d", str(p), ts, 1.0, quality) for ts, p in drawn]
+        rollup = ResolvedSamples.of(samples, [p for _, p in drawn], [1.0] * len(drawn)).rollup(
+            device_of
+        )
+        expected: dict[tuple[int, datetime], tuple[object, ...]] = {}
+        for ts, p in drawn:
+            key = (device_of[p], hour_of(ts))
+            mine = [t for t, q in drawn if (device_of[q], hour_of(t)) == key]
+            good = quality is Quality.GOOD
+            expected[key] = (
+                len(mine),
+                len(mine) if good else 0,
+                0,
+                min(mine),
+                max(mine),
+                min(mine) if good else None,
+                max(mine) if good else None,
+            )
+        assert {(r[0], r[1]): r[2:] for r in rollup.device_hours} == expected
+        good_points = {(p, hour_of(ts)) for ts, p in drawn} if quality is Quality.GOOD else set()
+        assert {(p, h) for h, ps in rollup.good_points.items() for p in ps} == good_points

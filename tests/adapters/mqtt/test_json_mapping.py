@@ -243,3 +243,76 @@ def test_point_object_refuses_what_cannot_be_a_point() -> None:
         ("nil", None, Quality.BAD),
     ]
     assert sorted(p.reason.value for p in out.problems) == ["wrong_type"] * 3
+
+
+KNOWN = dict.fromkeys(["a", "b", "c", "n", "big"], None)
+
+
+@pytest.mark.parametrize(
+    ("members", "fast"),
+    [
+        ('{"a": 1.5, "b": -2.25, "c": 0.0}', True),
+        ('{"a": 1, "b": true, "c": 2.5}', True),
+        ('{"a": -9223372036854775808, "b": 0.5}', True),
+        ('{"a": 1e308, "b": 1e308}', False),  # finite values whose sum overflows
+        ('{"big": 18446744073709551615, "a": 1e308}', True),
+        ('{"a": 1.5, "b": "text"}', False),
+        ('{"a": 1.5, "n": null}', False),
+        ('{"a": [1], "b": 1.0}', False),
+        ('{"a": {"x": 1}}', False),
+        ('{"a": 1.5, "new": 2.0}', False),
+        ("{}", False),
+        ("[1, 2]", False),
+        ('"a string"', False),
+    ],
+)
+def test_map_known_takes_what_map_takes_whole_and_gives_the_same(members: str, fast: bool) -> None:
+    m = mapper(points=[], point_object="$.v")
+    document = parse_json_object(f'{{"ts": 1714564800000, "v": {members}}}'.encode())
+    known = m.map_known(document, RECEIVED, KNOWN)
+    slow = m.map(document, RECEIVED, KNOWN)
+    assert (known is not None) is fast
+    if known is None:  # the general path decides, and would refuse or register something
+        return
+    assert not slow.problems and not slow.unknown
+    ts, points, values = known
+    assert ts == slow.ts
+    assert [(p, v, Quality.GOOD) for p, v in zip(points, values, strict=True)] == [
+        tuple(v) for v in slow.values
+    ]
+    assert [type(v) for v in values] == [type(v.value) for v in slow.values]
+
+
+def test_map_known_refuses_infinite_values_and_topics_with_declared_points() -> None:
+    m = mapper(points=[], point_object="$.v")
+    for value in (float("inf"), float("-inf"), float("nan")):
+        assert m.map_known({"ts": 1714564800000, "v": {"a": value}}, RECEIVED, KNOWN) is None
+    declared = mapper(points=[{"key": "a", "path": "$.v.a"}], point_object="$.v")
+    assert declared.map_known({"ts": 1714564800000, "v": {"a": 1.0}}, RECEIVED, KNOWN) is None
+
+
+def test_map_known_refuses_a_bad_timestamp_as_map_does() -> None:
+    m = mapper(points=[], point_object="$.v")
+    with pytest.raises(MappingError) as caught:
+        m.map_known({"ts": "yesterday", "v": {"a": 1.0}}, RECEIVED, KNOWN)
+    assert caught.value.reason is Reason.BAD_TIMESTAMP
+    with pytest.raises(MappingError) as missing:
+        m.map_known({"v": {"a": 1.0}}, RECEIVED, KNOWN)
+    assert missing.value.reason is Reason.MISSING_FIELD
+    receipt = mapper(points=[], point_object="$.v", timestamp=None)
+    assert receipt.map_known({"v": {"a": 1.0}}, RECEIVED, KNOWN) == (RECEIVED, ["a"], [1.0])
+
+
+def test_map_known_follows_nested_paths_as_map_does() -> None:
+    m = mapper(points=[], point_object="$.data.values", timestamp={"path": "$.meta['ts']"})
+    document = {"meta": {"ts": 1714564800000}, "data": {"values": {"a": 2.5, "b": 1}}}
+    slow = m.map(document, RECEIVED, KNOWN)
+    assert m.map_known(document, RECEIVED, KNOWN) == (
+        slow.ts,
+        [v.point for v in slow.values],
+        [v.value for v in slow.values],
+    )
+    assert m.map_known({"meta": {"ts": 1714564800000}, "data": {}}, RECEIVED, KNOWN) is None
+    with pytest.raises(MappingError) as caught:
+        m.map_known({"ts": 1714564800000, "data": {"values": {"a": 1.0}}}, RECEIVED, KNOWN)
+    assert caught.value.reason is Reason.MISSING_FIELD
