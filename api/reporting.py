@@ -112,6 +112,7 @@ async def make_report(
             window.end,
             include_simulated=include_simulated,
             collector=settings.site,
+            timezone=settings.timezone,
             generated_at=now,
         )
         evaluation = criteria.evaluate(ruleset, evidence.snapshot, evidence.declarations, tier.id)

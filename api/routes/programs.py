@@ -66,6 +66,7 @@ async def _evaluate(
         window.end,
         include_simulated=include_simulated,
         collector=settings.site,
+        timezone=settings.timezone,
         generated_at=now,
     )
     evaluation = criteria.evaluate(ruleset, evidence.snapshot, evidence.declarations, tier_obj.id)
