@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
 
 import criteria
 from api import drilldown_links
 from api.schemas import WindowOut
 from api.schemas_criteria import EvaluationOut, FigureLinkOut, LinkedEvaluation
+from api.settings import Settings
 from api.window import Window
 from collector import __version__
-from collector.store.snapshot import Evidence
+from collector.store.snapshot import Evidence, gather_in
 from criteria import RuleSet
 
 
@@ -47,3 +51,36 @@ def evaluation_out(
         snapshot=evidence.snapshot,
         declarations=list(evidence.declarations),
     )
+
+
+async def evaluate_in(
+    conn: AsyncConnection[Any],
+    *,
+    settings: Settings,
+    ruleset: RuleSet,
+    tier: criteria.Tier,
+    window: Window,
+    include_simulated: bool,
+    now: datetime,
+) -> tuple[EvaluationOut, Evidence]:
+    """Read the evidence inside the caller's view (queries.snapshot) and evaluate the tier."""
+    evidence = await gather_in(
+        conn,
+        window.start,
+        window.end,
+        include_simulated=include_simulated,
+        collector=settings.site,
+        timezone=settings.timezone,
+        generated_at=now,
+    )
+    evaluation = criteria.evaluate(ruleset, evidence.snapshot, evidence.declarations, tier.id)
+    out = evaluation_out(
+        ruleset=ruleset,
+        tier=tier,
+        evaluation=evaluation,
+        evidence=evidence,
+        window=window,
+        include_simulated=include_simulated,
+        now=now,
+    )
+    return out, evidence

@@ -24,7 +24,7 @@ import criteria
 from api import drilldown_links
 from api.csv_export import apps_csv, devices_csv, points_csv
 from api.drilldown_links import Drilldown
-from api.evaluating import evaluation_out
+from api.evaluating import evaluate_in
 from api.routes.drilldowns import APPS_DEFINITION, DEVICES_DEFINITION, POINTS_DEFINITION
 from api.schemas_drilldowns import DrillAppOut, DrillDeviceOut, DrillPointOut
 from api.settings import Settings
@@ -34,7 +34,6 @@ from collector.bundles import signing
 from collector.bundles.bundle import Bundle, build_bundle, sha256_hex
 from collector.store import audit, drilldowns, queries, reports
 from collector.store.calls import recorded_zone
-from collector.store.snapshot import gather_in
 from criteria.report import build_report, render
 
 
@@ -106,21 +105,11 @@ async def make_report(
     report_id: UUID = uuid4()
     programme = ruleset.programme.id
     async with queries.snapshot(conn):
-        evidence = await gather_in(
+        out, evidence = await evaluate_in(
             conn,
-            window.start,
-            window.end,
-            include_simulated=include_simulated,
-            collector=settings.site,
-            timezone=settings.timezone,
-            generated_at=now,
-        )
-        evaluation = criteria.evaluate(ruleset, evidence.snapshot, evidence.declarations, tier.id)
-        out = evaluation_out(
+            settings=settings,
             ruleset=ruleset,
             tier=tier,
-            evaluation=evaluation,
-            evidence=evidence,
             window=window,
             include_simulated=include_simulated,
             now=now,

@@ -9,10 +9,10 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 import criteria
 from api.deps import AuditorCaller, IncludeSimulated, Now, RequestWindow, SettingsDep, Store
-from api.evaluating import evaluation_out
+from api.evaluating import evaluate_in
 from api.schemas_criteria import EvaluationOut, ProgrammeOut
 from collector import __version__
-from collector.store.snapshot import gather
+from collector.store import queries
 from criteria import RuleSet
 from criteria.report import Lang, build_report, render
 
@@ -60,25 +60,17 @@ async def _evaluate(
 ) -> EvaluationOut:
     ruleset = _ruleset(program)
     tier_obj = _tier(ruleset, tier)
-    evidence = await gather(
-        conn,
-        window.start,
-        window.end,
-        include_simulated=include_simulated,
-        collector=settings.site,
-        timezone=settings.timezone,
-        generated_at=now,
-    )
-    evaluation = criteria.evaluate(ruleset, evidence.snapshot, evidence.declarations, tier_obj.id)
-    return evaluation_out(
-        ruleset=ruleset,
-        tier=tier_obj,
-        evaluation=evaluation,
-        evidence=evidence,
-        window=window,
-        include_simulated=include_simulated,
-        now=now,
-    )
+    async with queries.snapshot(conn):
+        out, _ = await evaluate_in(
+            conn,
+            settings=settings,
+            ruleset=ruleset,
+            tier=tier_obj,
+            window=window,
+            include_simulated=include_simulated,
+            now=now,
+        )
+    return out
 
 
 @router.get("/{program}/tiers/{tier}/evaluation", response_model=EvaluationOut)
