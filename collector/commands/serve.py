@@ -61,6 +61,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from api.settings import Settings
+    from collector.gc_tuning import tune_gc
 
     config = config_from_args(args)
     configure_logging(config.logging.level, config.logging.format)
@@ -83,6 +84,7 @@ def run_serve(args: argparse.Namespace) -> int:
         log_config=None,  # keep Tally's handlers (collector/logs.py)
         proxy_headers=False,
     )
+    tune_gc()  # before any fork: every worker inherits it (and the frozen start-up heap)
     if args.workers > 1:
         from collector.commands.serve_workers import serve_forked
 

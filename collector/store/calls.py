@@ -2,12 +2,15 @@
 
 ``CallIngest.ingest`` takes a list of raw events (JSON objects), checks each one
 (collector/calls/events.py), resolves the app and caller keys to ids (cached; unknown
-keys reject that event only), leaves out the ids ``call_event_seen`` already holds, and
-in one transaction binary-COPYs the rest into a temporary staging table, then
+keys reject that event only) and hands the rows to a group commit
+(collector/store/group_commit.py): the batches that arrive while others are being
+stored are applied together, in one transaction per group. A group leaves out the ids
+``call_event_seen`` already holds, binary-COPYs the rest into a temporary staging
+table, then
 
 1. inserts their ids into ``call_event_seen``, whose unique key makes each event count
-   once, however often and however concurrently it is sent (a batch that loses a race
-   for an id is tried again: see ``CallIngest._apply``);
+   once, however often and however concurrently it is sent (a group that loses a race
+   for an id to another process is tried again: see ``CallIngest._apply``);
 2. inserts the new events into ``call_event``;
 3. adds them, aggregated per (caller, UTC day), to ``call_caller_daily``: enterprises
    for any call, developers for calls of a development tool;
@@ -34,11 +37,14 @@ from adapters.base import utcnow
 from collector import metrics
 from collector.calls.events import EventError, EventFields, parse_event, plain_event
 from collector.store.copyrows import write_rows
+from collector.store.group_commit import GroupCommit
 
 MAX_BATCH: Final = 10_000
 FUTURE_SLACK: Final = timedelta(minutes=5)
 CACHE_SECONDS: Final = 60.0
 _RETRIES: Final = 3
+# Groups of concurrent batches applied at once: two keep two PostgreSQL backends busy.
+LANES: Final = 2
 
 _STAGE_COLUMNS = (
     "event_id", "ts", "app_id", "kind", "enterprise_id", "user_id", "developer_id",
@@ -57,9 +63,16 @@ _COPY_STAGE = f"COPY call_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN (FORMAT
 # concurrent batches never deadlock; the shared rows of call_monthly (one per app and
 # month, touched by nearly every batch) are locked last, just before the commit, so
 # concurrent batches wait for each other only for that upsert and the commit.
-_RECORDED = "SELECT event_id FROM call_event_seen WHERE event_id = ANY(%b::text[])"
-# The staged ids were not recorded a moment ago: a plain insert (a concurrent batch that
-# recorded one since makes it fail on the unique key; the batch is then tried again).
+# The staged ids already recorded leave the staging table (usually none is found), so
+# that the others go in with a plain insert: a concurrent process that records one of
+# them since makes it fail on the unique key, and the group is tried again. A scalar
+# subquery, unlike a join, is never planned as a hash join over all of call_event_seen:
+# it is one index probe per staged event whatever the statistics of the temporary table.
+_SKIP_RECORDED = """
+DELETE FROM call_stage s
+WHERE (SELECT true FROM call_event_seen r WHERE r.event_id = s.event_id)
+RETURNING s.event_id
+"""
 _RECORD = (
     "INSERT INTO call_event_seen (event_id, ts) SELECT event_id, ts FROM call_stage ORDER BY 1"
 )
@@ -72,6 +85,7 @@ WITH fresh AS (
     RETURNING event_id
 )
 DELETE FROM call_stage s WHERE NOT EXISTS (SELECT 1 FROM fresh f WHERE f.event_id = s.event_id)
+RETURNING s.event_id
 """
 _STORE = """
 INSERT INTO call_event (ts, event_id, app_id, enterprise_id, user_id, developer_id, outcome,
@@ -170,11 +184,14 @@ def check_zone(zone: str) -> str:
 class CallIngest:
     """Stores call events; one instance per process, shared by every connection it is given."""
 
-    def __init__(self, zone: str, source: str = "http") -> None:
+    def __init__(self, zone: str, source: str = "http", lanes: int = LANES) -> None:
         self.zone = check_zone(zone)
         self.source = source
         self._keys = _Keys()
         self._zone_checked = False
+        self._groups: GroupCommit[tuple[Any, ...], int] = GroupCommit(
+            self._apply, lanes=lanes, max_items=MAX_BATCH
+        )
 
     async def ingest(
         self, conn: AsyncConnection[Any], items: Sequence[object], now: datetime | None = None
@@ -209,7 +226,7 @@ class CallIngest:
         rows, duplicates = await self._rows(conn, events, rejected)
         stored = 0
         if rows:
-            stored = await self._apply(conn, rows)
+            stored = await self._groups.submit(conn, rows)
         duplicates += len(rows) - stored
         rejected.sort(key=lambda r: r.index)
         if stored:
@@ -296,13 +313,17 @@ class CallIngest:
                 for key, id_ in await cur.fetchall():
                     cache[key] = int(id_)
 
-    async def _apply(self, conn: AsyncConnection[Any], rows: list[tuple[Any, ...]]) -> int:
-        """Stage and apply the rows not yet recorded in one transaction; return new events.
+    async def _apply(
+        self, conn: AsyncConnection[Any], parts: list[Sequence[tuple[Any, ...]]]
+    ) -> list[int]:
+        """Stage and apply the rows of concurrent batches in one transaction.
 
-        The ids already recorded are looked up first (one index probe each) and left out,
-        so the dedupe is a plain insert into call_event_seen. If a concurrent batch
-        records one of the others in between, that insert fails on the unique key and
-        the batch is tried again; the last attempt dedupes with ON CONFLICT instead.
+        Return how many new events each batch held. An id in several batches of the
+        group is new only in the first to arrive. The staged ids already recorded are
+        looked up (one index probe each) and left out, so the dedupe is a plain insert
+        into call_event_seen. If a concurrent process records one of the others in
+        between, that insert fails on the unique key and the group is tried again; the
+        last attempt dedupes with ON CONFLICT instead.
         """
         if not self._zone_checked:
             async with conn.transaction():
@@ -311,21 +332,23 @@ class CallIngest:
         for attempt in range(_RETRIES):
             last = attempt == _RETRIES - 1
             try:
-                staged = rows if last else await _unrecorded(conn, rows)
-                if not staged:
-                    return 0
+                staged, owners = _first_arrivals(parts)
                 async with conn.transaction():
                     await conn.execute(_CREATE_STAGE)
                     async with conn.cursor().copy(_COPY_STAGE) as copy:
                         copy.set_types(list(_STAGE_TYPES))
                         await write_rows(copy, staged)
-                    if last:
-                        cur = await conn.execute(_DEDUPE)
-                        fresh = len(staged) - cur.rowcount
-                    else:
+                    fresh = [0] * len(parts)
+                    for owner in owners:
+                        fresh[owner] += 1
+                    known = await (_dedupe(conn) if last else _skip_recorded(conn))
+                    if known:
+                        for row, owner in zip(staged, owners, strict=True):
+                            fresh[owner] -= int(row[0] in known)
+                    new = sum(fresh)
+                    if new and not last:
                         await conn.execute(_RECORD)
-                        fresh = len(staged)
-                    if fresh:
+                    if new:
                         await conn.execute(_STORE)
                         await conn.execute(_CALLERS)
                         await conn.execute(_MONTHLY, {"zone": self.zone})
@@ -358,13 +381,35 @@ def _reason(rejection: Rejection) -> str:
     return "unknown_key" if "is not registered" in rejection.reason else "invalid"
 
 
-async def _unrecorded(
-    conn: AsyncConnection[Any], rows: list[tuple[Any, ...]]
-) -> list[tuple[Any, ...]]:
-    """Return the rows whose event id call_event_seen does not hold yet."""
-    cur = await conn.execute(_RECORDED, ([row[0] for row in rows],))
-    recorded = {str(r[0]) for r in await cur.fetchall()}
-    return [row for row in rows if row[0] not in recorded] if recorded else rows
+async def _skip_recorded(conn: AsyncConnection[Any]) -> set[str]:
+    """Drop the staged events whose id is recorded already; return their ids."""
+    cur = await conn.execute(_SKIP_RECORDED)
+    return {str(r[0]) for r in await cur.fetchall()}
+
+
+async def _dedupe(conn: AsyncConnection[Any]) -> set[str]:
+    """Record the staged ids not recorded yet, drop the other events; return their ids."""
+    cur = await conn.execute(_DEDUPE)
+    return {str(r[0]) for r in await cur.fetchall()}
+
+
+def _first_arrivals(
+    parts: list[Sequence[tuple[Any, ...]]],
+) -> tuple[list[tuple[Any, ...]], list[int]]:
+    """Return the rows to stage (the first of each id) and the part each came from."""
+    if len(parts) == 1:
+        rows = list(parts[0])  # ids within one batch are distinct already
+        return rows, [0] * len(rows)
+    seen: set[str] = set()
+    staged: list[tuple[Any, ...]] = []
+    owners: list[int] = []
+    for owner, part in enumerate(parts):
+        for row in part:
+            if row[0] not in seen:
+                seen.add(row[0])
+                staged.append(row)
+                owners.append(owner)
+    return staged, owners
 
 
 async def recorded_zone(conn: AsyncConnection[Any]) -> str | None:

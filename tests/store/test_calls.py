@@ -170,15 +170,15 @@ async def test_an_id_recorded_by_a_concurrent_batch_after_the_probe_counts_once(
         ingest = CallIngest(SHANGHAI)
         await ingest.ingest(conn, [event(1, "2026-03-01T08:00:00+08:00")], NOW)
         probes = 0
-        real_probe = calls_store._unrecorded
+        real_probe = calls_store._skip_recorded
 
-        async def outrun(conn: AsyncConnection[Any], rows: list[tuple[Any, ...]]) -> Any:
-            # As if e1 had been recorded by another batch just after this probe ran.
+        async def outrun(conn: AsyncConnection[Any]) -> set[str]:
+            # As if e1 had been recorded by another process just after this probe ran.
             nonlocal probes
             probes += 1
-            return rows if probes <= stale_probes else await real_probe(conn, rows)
+            return set() if probes <= stale_probes else await real_probe(conn)
 
-        monkeypatch.setattr(calls_store, "_unrecorded", outrun)
+        monkeypatch.setattr(calls_store, "_skip_recorded", outrun)
         batch = [event(1, "2026-03-01T08:00:00+08:00"), event(2, "2026-03-02T08:00:00+08:00")]
         result = await ingest.ingest(conn, batch, NOW)
         cur = await conn.execute(
