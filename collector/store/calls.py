@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from psycopg import AsyncConnection, errors
+from psycopg import AsyncConnection, AsyncCursor, errors
 
 from adapters.base import utcnow
 from collector import metrics
@@ -338,20 +338,20 @@ class CallIngest:
                     async with conn.cursor().copy(_COPY_STAGE) as copy:
                         copy.set_types(list(_STAGE_TYPES))
                         await write_rows(copy, staged)
-                    fresh = [0] * len(parts)
-                    for owner in owners:
-                        fresh[owner] += 1
-                    known = await (_dedupe(conn) if last else _skip_recorded(conn))
-                    if known:
-                        for row, owner in zip(staged, owners, strict=True):
-                            fresh[owner] -= int(row[0] in known)
-                    new = sum(fresh)
-                    if new and not last:
-                        await conn.execute(_RECORD)
-                    if new:
+                    # Everything after the COPY in one round trip: when the probe finds
+                    # a staged id recorded, the statements after it simply go without.
+                    async with conn.pipeline():
+                        probe = await (_dedupe(conn) if last else _skip_recorded(conn))
+                        if not last:
+                            await conn.execute(_RECORD)
                         await conn.execute(_STORE)
                         await conn.execute(_CALLERS)
                         await conn.execute(_MONTHLY, {"zone": self.zone})
+                    known = {str(r[0]) for r in await probe.fetchall()}
+                fresh = [0] * len(parts)
+                for row, owner in zip(staged, owners, strict=True):
+                    if row[0] not in known:
+                        fresh[owner] += 1
                 return fresh
             except (errors.UniqueViolation, errors.DeadlockDetected, errors.SerializationFailure):
                 if last:
@@ -381,16 +381,14 @@ def _reason(rejection: Rejection) -> str:
     return "unknown_key" if "is not registered" in rejection.reason else "invalid"
 
 
-async def _skip_recorded(conn: AsyncConnection[Any]) -> set[str]:
-    """Drop the staged events whose id is recorded already; return their ids."""
-    cur = await conn.execute(_SKIP_RECORDED)
-    return {str(r[0]) for r in await cur.fetchall()}
+async def _skip_recorded(conn: AsyncConnection[Any]) -> AsyncCursor[Any]:
+    """Drop the staged events whose id is recorded already; the cursor yields their ids."""
+    return await conn.execute(_SKIP_RECORDED)
 
 
-async def _dedupe(conn: AsyncConnection[Any]) -> set[str]:
-    """Record the staged ids not recorded yet, drop the other events; return their ids."""
-    cur = await conn.execute(_DEDUPE)
-    return {str(r[0]) for r in await cur.fetchall()}
+async def _dedupe(conn: AsyncConnection[Any]) -> AsyncCursor[Any]:
+    """Record the staged ids not recorded yet, drop the other events; yield their ids."""
+    return await conn.execute(_DEDUPE)
 
 
 def _first_arrivals(

@@ -172,11 +172,13 @@ async def test_an_id_recorded_by_a_concurrent_batch_after_the_probe_counts_once(
         probes = 0
         real_probe = calls_store._skip_recorded
 
-        async def outrun(conn: AsyncConnection[Any]) -> set[str]:
+        async def outrun(conn: AsyncConnection[Any]) -> Any:
             # As if e1 had been recorded by another process just after this probe ran.
             nonlocal probes
             probes += 1
-            return set() if probes <= stale_probes else await real_probe(conn)
+            if probes <= stale_probes:
+                return await conn.execute("SELECT NULL::text WHERE false")
+            return await real_probe(conn)
 
         monkeypatch.setattr(calls_store, "_skip_recorded", outrun)
         batch = [event(1, "2026-03-01T08:00:00+08:00"), event(2, "2026-03-02T08:00:00+08:00")]
