@@ -11,7 +11,8 @@ registers 3,000 enterprises, 600 developers and 348 apps, and runs ``tally serve
 subprocess (its own process, as in production). Then:
 
 - ingest: this process posts ``--events`` call events in batches of ``--batch-size``
-  to ``POST /v1/calls`` with ``--concurrency`` requests in flight (httpx); the request
+  to ``POST /v1/calls`` with ``--concurrency`` requests in flight (a minimal HTTP/1.1
+  client on asyncio streams, one kept-alive connection each); the request
   bodies are encoded before timing. Checked afterwards: every event stored once and the
   monthly rollup summing to the event count. CPU is measured per process tree from
   /proc while the batches are posted: the server (``tally serve`` and its workers),
@@ -203,32 +204,61 @@ def postmaster_pid(server: ThrowawayPostgres) -> int:
     return int((server.datadir / "postmaster.pid").read_text().split()[0])
 
 
+async def _post(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes, body: bytes
+) -> dict[str, Any]:
+    """Send one POST on a kept-alive HTTP/1.1 connection; return the decoded JSON answer."""
+    writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+    status_and_headers = await reader.readuntil(b"\r\n\r\n")
+    lines = status_and_headers.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length = next(
+        int(line.split(b":", 1)[1]) for line in lines if line.lower().startswith(b"content-length:")
+    )
+    answer = await reader.readexactly(length)
+    if status != 200:
+        raise RuntimeError(f"POST /v1/calls answered {status}: {answer[:500]!r}")
+    data: dict[str, Any] = json.loads(answer)
+    return data
+
+
 async def ingest(url: str, key: str, payloads: list[bytes], concurrency: int) -> dict[str, Any]:
-    """POST every body with `concurrency` requests in flight; return counts and seconds."""
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    """POST every body with `concurrency` requests in flight; return counts and seconds.
+
+    The load comes from a minimal HTTP/1.1 client on asyncio streams (one kept-alive
+    connection per request in flight): httpx spent ≈3.5 ms of CPU per 1,000 events, on the
+    cores the server and PostgreSQL need. The server is the same either way.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    head = (
+        f"POST /v1/calls HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {key}\r\n"
+        "Content-Type: application/json\r\nContent-Length: "
+    ).encode()
     totals = {"stored": 0, "duplicates": 0, "rejected": 0}
     queue = list(reversed(payloads))
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, limits=limits) as c:
-        # One small warm-up request: connections, key lookup, registry key cache.
-        await c.post("/v1/calls", content=b'{"events": []}')
+    streams = [await asyncio.open_connection(host, int(port)) for _ in range(concurrency)]
+    try:
+        # One small warm-up request each: connections, key lookup, registry key cache.
+        for reader, writer in streams:
+            await _post(reader, writer, head, b'{"events": []}')
 
-        async def worker() -> None:
+        async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             while queue:
                 body = queue.pop()
                 t0 = time.perf_counter()
-                answer = await c.post("/v1/calls", content=body)
+                data = await _post(reader, writer, head, body)
                 latencies.append(time.perf_counter() - t0)
-                answer.raise_for_status()
-                data = answer.json()
                 totals["stored"] += data["stored"]
                 totals["duplicates"] += data["duplicates"]
                 totals["rejected"] += len(data["rejected"])
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(r, w) for r, w in streams))
         seconds = time.perf_counter() - started
+    finally:
+        for _, writer in streams:
+            writer.close()
     latencies.sort()
     return {
         **totals,
