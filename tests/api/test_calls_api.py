@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -57,3 +58,59 @@ async def test_calls_are_ingested_per_event_and_counted_by_month(database_url: s
     assert figures["total"]["monthly_average"] == 1.5
     assert models.json()["total"]["calls"] == {"2026-01": 1, "2026-02": 1}
     assert models.json()["total"]["ok_calls"] == {"2026-01": 1, "2026-02": 0}
+
+
+@pytest.mark.integration
+async def test_numbers_beyond_64_bits_reject_their_event_only(database_url: str) -> None:
+    keys = await role_keys(database_url)
+    op = bearer(keys[Role.OPERATOR])
+    good = '{"id": "g", "ts": "2026-02-01T00:00:00+08:00", "app": "m1", "outcome": "ok"}'
+    huge = (
+        '{"id": "h", "ts": "2026-02-01T00:00:00+08:00", "app": "m1", "outcome": "ok",'
+        f' "duration_ms": 1{"0" * 400}}}'
+    )
+    body = f'{{"events": [{good}, {huge}]}}'.encode()
+    async with api_client(database_url, now=NOW) as (client, _):
+        reg = {"key": "m1", "name": "m1", "kind": "mechanism_model", "category": "c"}
+        assert (await client.put("/v1/apps/m1", json=reg, headers=op)).status_code == 201
+        answer = await client.post(
+            "/v1/calls", content=body, headers={**op, "Content-Type": "application/json"}
+        )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["stored"] == 1
+    assert [(r["index"], r["event_id"]) for r in result["rejected"]] == [(1, "h")]
+    assert "duration_ms" in result["rejected"][0]["reason"]
+
+
+@pytest.mark.integration
+async def test_concurrent_batches_sharing_ids_are_answered_each_for_its_own(
+    database_url: str,
+) -> None:
+    """Batches posted together are applied in groups; each answer counts its own events."""
+    keys = await role_keys(database_url)
+    op = bearer(keys[Role.OPERATOR])
+
+    def batch(lo: int, hi: int) -> dict[str, object]:
+        return {
+            "events": [
+                {"id": f"e{i}", "ts": "2026-02-03T10:00:00+08:00", "app": "m1", "outcome": "ok"}
+                for i in range(lo, hi)
+            ]
+        }
+
+    async with api_client(database_url, now=NOW) as (client, _):
+        reg = {"key": "m1", "name": "m1", "kind": "mechanism_model", "category": "c"}
+        assert (await client.put("/v1/apps/m1", json=reg, headers=op)).status_code == 201
+        parts = [(0, 300), (200, 500), (400, 700), (0, 700), (650, 800)]
+        answers = await asyncio.gather(
+            *(client.post("/v1/calls", json=batch(lo, hi), headers=op) for lo, hi in parts)
+        )
+        window = {"start": "2026-02-01T00:00:00+08:00", "end": "2026-03-01T00:00:00+08:00"}
+        monthly = await client.get("/v1/calls/monthly", params=window, headers=op)
+    results = [a.json() for a in answers]
+    assert all(a.status_code == 200 for a in answers)
+    for (lo, hi), result in zip(parts, results, strict=True):
+        assert result["stored"] + result["duplicates"] == hi - lo
+    assert sum(r["stored"] for r in results) == 800
+    assert monthly.json()["total"]["calls"] == {"2026-02": 800}
