@@ -25,14 +25,17 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "The key's role does not allow this."},
 }
 
+# Dependencies are `async def` even when they do no I/O: FastAPI runs a plain `def`
+# dependency in a worker thread, a thread hand-off per dependency and request.
 
-def app_settings(request: Request) -> Settings:
+
+async def app_settings(request: Request) -> Settings:
     """Return the settings the application was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def pool(request: Request) -> AsyncConnectionPool[AsyncConnection[Any]]:
+async def pool(request: Request) -> AsyncConnectionPool[AsyncConnection[Any]]:
     """Return the store's connection pool, opened by the application's lifespan."""
     opened: AsyncConnectionPool[AsyncConnection[Any]] = request.app.state.pool
     return opened
@@ -46,7 +49,7 @@ async def connection(
         yield conn
 
 
-def current_time() -> datetime:
+async def current_time() -> datetime:
     """Return the request's notion of now (tests override this to pin relative windows)."""
     return utcnow()
 
@@ -103,7 +106,7 @@ OperatorCaller = Annotated[Caller, Depends(require(Role.OPERATOR))]
 AdminCaller = Annotated[Caller, Depends(require(Role.ADMIN))]
 
 
-def request_window(
+async def request_window(
     now: Now,
     window: Annotated[
         str | None,

@@ -75,7 +75,7 @@ class MonthlyOut(BaseModel):
     definition: str
 
 
-def call_ingest(request: Request, settings: SettingsDep) -> CallIngest:
+async def call_ingest(request: Request, settings: SettingsDep) -> CallIngest:
     """Return the application's call ingest (one per app: it caches registry keys)."""
     ingest: CallIngest | None = getattr(request.app.state, "call_ingest", None)
     if ingest is None:

@@ -57,7 +57,7 @@ def _split(value: str | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value is not None else None
 
 
-def drill_filter(
+async def drill_filter(
     *,
     include_simulated: IncludeSimulated = False,
     status: Annotated[
