@@ -533,7 +533,7 @@ class MqttAdapter:
                     self._out.append(DeviceEvent(DeviceEventKind.ONLINE, key, message.received))
                 made = new_samples(key, known_points, known_ts, known_values, Quality.GOOD, live)
                 if live:
-                    device.last.update(zip(known_points, made, strict=True))
+                    device.keep_latest(known_points, made)
                 self._out += made
                 self._samples += len(made)
                 return
@@ -574,17 +574,17 @@ class MqttAdapter:
                 new_sample(key, point, ts, value, quality, live) for point, value, quality in values
             ]
             if live:
-                device.last.update(zip([v[0] for v in values], made, strict=True))
+                device.keep_latest([v[0] for v in values], made)
             self._out += made
             self._samples += len(made)
             return
-        emit, last = self._out.append, device.last
+        emit, keep = self._out.append, device.keep_sample
         stored = 0
         for point, value, quality in values:
             if point in accepted:
                 sample = new_sample(key, point, ts, value, quality, live)
                 if live:
-                    last[point] = sample
+                    keep(point, sample)
                 stored += 1
                 emit(sample)
         self._samples += stored
@@ -695,7 +695,7 @@ class MqttAdapter:
                 continue
             record = new_sample(key, name, sample.ts, sample.value, sample.quality, sample.live)
             if sample.live:
-                device.last[name] = record
+                device.keep_sample(name, record)
                 if watching:
                     writes.observed(key, name, sample.value)
             stored += 1
