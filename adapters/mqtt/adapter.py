@@ -10,7 +10,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -145,6 +144,7 @@ class MqttAdapter:
         self.control = MqttControl(config, self.book, self._sessions, self._get_client, observer)
         self._routes: dict[str, _Route] = {}
         self._route_limit = 4 * config.limits.max_devices + 1024
+        self._max_payload = config.limits.max_payload_bytes
         self._entity_keys: dict[Entity, str] = {}
         self._messages = 0
         self._samples = 0
@@ -417,7 +417,7 @@ class MqttAdapter:
         try:
             if topic is None:
                 raise MappingError(Reason.BAD_TOPIC, "topic is not valid UTF-8")
-            limit = self.config.limits.max_payload_bytes
+            limit = self._max_payload
             if len(message.payload) > limit:
                 raise MappingError(
                     Reason.OVERSIZED_PAYLOAD,
@@ -524,7 +524,18 @@ class MqttAdapter:
         if device is not None:
             known = mapper.map_known(document, message.received, device.points)
             if known is not None:  # the steady state: every point known, every value fine
-                self._known_values(mapper, device, message, *known)
+                # The samples of the message, as the general path below makes them.
+                known_ts, known_points, known_values = known
+                key = device.info.key
+                live = not message.retain or mapper.timestamped
+                if live and not device.online:
+                    device.online = True
+                    self._out.append(DeviceEvent(DeviceEventKind.ONLINE, key, message.received))
+                made = new_samples(key, known_points, known_ts, known_values, Quality.GOOD, live)
+                if live:
+                    device.keep_latest(known_points, made)
+                self._out += made
+                self._samples += len(made)
                 return
         if device is None:
             key, identity, classification = self._bound_device(route.bound, topic)
@@ -553,7 +564,7 @@ class MqttAdapter:
             self._report(refused, topic)
             if changed or grown:
                 self._register(device)
-        live = not message.retain or mapper.config.timestamp is not None
+        live = not message.retain or mapper.timestamped
         if live and not device.online:  # a JSON device is online from its first live message
             device.online = True
             self._out.append(DeviceEvent(DeviceEventKind.ONLINE, key, message.received))
@@ -563,41 +574,20 @@ class MqttAdapter:
                 new_sample(key, point, ts, value, quality, live) for point, value, quality in values
             ]
             if live:
-                device.last.update(zip([v[0] for v in values], made, strict=True))
+                device.keep_latest([v[0] for v in values], made)
             self._out += made
             self._samples += len(made)
             return
-        emit, last = self._out.append, device.last
+        emit, keep = self._out.append, device.keep_sample
         stored = 0
         for point, value, quality in values:
             if point in accepted:
                 sample = new_sample(key, point, ts, value, quality, live)
                 if live:
-                    last[point] = sample
+                    keep(point, sample)
                 stored += 1
                 emit(sample)
         self._samples += stored
-
-    def _known_values(  # noqa: PLR0917
-        self,
-        mapper: JsonTopicMapper,
-        device: KnownDevice,
-        message: Received,
-        ts: datetime,
-        points: list[str],
-        values: list[Value],
-    ) -> None:
-        """Emit the samples of a message whose points are all known (as `_telemetry` does)."""
-        key = device.info.key
-        live = not message.retain or mapper.config.timestamp is not None
-        if live and not device.online:
-            device.online = True
-            self._out.append(DeviceEvent(DeviceEventKind.ONLINE, key, message.received))
-        made = new_samples(key, points, ts, values, Quality.GOOD, live)
-        if live:
-            device.last.update(zip(points, made, strict=True))
-        self._out += made
-        self._samples += len(made)
 
     def _sparkplug(self, parsed: codec.SparkplugTopic, topic: str, message: Received) -> None:
         assert self._sessions is not None
@@ -705,7 +695,7 @@ class MqttAdapter:
                 continue
             record = new_sample(key, name, sample.ts, sample.value, sample.quality, sample.live)
             if sample.live:
-                device.last[name] = record
+                device.keep_sample(name, record)
                 if watching:
                     writes.observed(key, name, sample.value)
             stored += 1

@@ -225,7 +225,7 @@ class MqttControl:
         """Return the last value received live for the point (MQTT cannot ask for one)."""
         known = self._target(device, point)
         self._reachable(known, point)
-        sample = known.last.get(point)
+        sample = known.latest(point)
         if sample is None:
             raise ControlUnavailable(
                 f"device {device} point {point}: no live value received yet on mqtt "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from adapters.base import DeviceInfo, PointInfo, Sample
@@ -57,7 +57,40 @@ class KnownDevice:
     segments: dict[str, str] = field(default_factory=dict)
     entity: tuple[str, str, str | None] | None = None
     online: bool = False
-    last: dict[str, Sample] = field(default_factory=dict)
+    _last: dict[str, Sample] = field(default_factory=dict, init=False, repr=False)
+    _held: tuple[Sequence[str], Sequence[Sample]] | None = field(
+        default=None, init=False, repr=False
+    )
+    """The latest message's points and samples, not yet merged into `_last`."""
+
+    def keep_latest(self, points: Sequence[str], samples: Sequence[Sample]) -> None:
+        """Keep the live samples of one message as their points' latest values.
+
+        The steady state (every message of the device carries the same points) replaces
+        the message held before whole, without a dict update per sample; a message of
+        other points merges the one held first, so no point ever goes back in time.
+        """
+        held = self._held
+        if held is not None and held[0] != points:
+            self._last.update(zip(held[0], held[1], strict=True))
+        self._held = (points, samples)
+
+    def keep_sample(self, point: str, sample: Sample) -> None:
+        """Keep one live sample as its point's latest value."""
+        if self._held is not None:
+            self._settle()
+        self._last[point] = sample
+
+    def latest(self, point: str) -> Sample | None:
+        """Return the latest live sample kept for the point, or None."""
+        if self._held is not None:
+            self._settle()
+        return self._last.get(point)
+
+    def _settle(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            self._last.update(zip(held[0], held[1], strict=True))
 
 
 class DeviceBook:

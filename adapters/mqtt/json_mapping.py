@@ -23,6 +23,10 @@ _SEGMENT = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
 _MS_THRESHOLD = 1e11  # epoch seconds reach 1e11 in the year 5138; milliseconds did in 1973
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# The plausible range as whole epoch seconds and milliseconds (`parse_timestamp`'s fast path).
+_EARLIEST_S, _LATEST_S = int(_EARLIEST.timestamp()), int(_LATEST.timestamp())
+_EARLIEST_MS, _LATEST_MS = _EARLIEST_S * 1000, _LATEST_S * 1000
+_from_epoch = datetime.fromtimestamp
 
 DATA_TYPE_NAMES = {"number": "float64", "integer": "int64", "boolean": "bool", "string": "string"}
 
@@ -91,6 +95,13 @@ def parse_json_object(payload: bytes) -> dict[str, Any]:
 
 def parse_timestamp(raw: Any, fmt: str, where: str) -> datetime:
     """Turn epoch seconds/milliseconds or an RFC 3339 string into an aware UTC datetime."""
+    if type(raw) is int and fmt != "rfc3339":
+        # The usual case, an integer in the plausible range, checked as an integer: the
+        # same datetime the general path makes, without its checks (bool is not int here).
+        if fmt != "epoch_s" and _EARLIEST_MS <= raw < _LATEST_MS:  # auto: >= 1e11, ms
+            return _from_epoch(raw / 1000, UTC)
+        if fmt != "epoch_ms" and _EARLIEST_S <= raw < _LATEST_S:  # auto: < 1e11, seconds
+            return _from_epoch(raw, UTC)
     if isinstance(raw, bool) or raw is None:
         raise MappingError(Reason.BAD_TIMESTAMP, f"{where}: expected a time, got {raw!r}")
     if isinstance(raw, int | float):
@@ -196,9 +207,12 @@ class JsonTopicMapper:
         self._taken = frozenset(self._declared)
         self._object = JsonPath(config.point_object) if config.point_object else None
         self._ts = _timestamp_path(config.timestamp)
+        self.timestamped = config.timestamp is not None
+        """The messages carry their sample time (a retained one is still live then)."""
         # One-name paths (`$.values`, `$.ts`), looked up directly by `map_known`.
         self._object_key = _single_name(self._object)
         self._ts_key = _single_name(None if self._ts is None else self._ts[0])
+        self._ts_where = "" if self._ts is None else f"timestamp field {self._ts[0].path}"
 
     def point_info(self, value: MappedValue) -> PointInfo:
         """Return how a point first seen with `value` registers: address, type, unit."""
@@ -236,7 +250,7 @@ class JsonTopicMapper:
             found, raw = path.find(document)
             if not found:
                 raise MappingError(Reason.MISSING_FIELD, f"timestamp field {path.path} is missing")
-            ts = parse_timestamp(raw, fmt, f"timestamp field {path.path}")
+            ts = parse_timestamp(raw, fmt, self._ts_where)
         out = MappedMessage(ts=ts)
         for point, path in self._points:
             found, raw = path.find(document)
@@ -299,7 +313,7 @@ class JsonTopicMapper:
                     raise MappingError(
                         Reason.MISSING_FIELD, f"timestamp field {path.path} is missing"
                     )
-            ts = parse_timestamp(raw, fmt, f"timestamp field {path.path}")
+            ts = parse_timestamp(raw, fmt, self._ts_where)
         return ts, list(members), values
 
     def _map_object(

@@ -7,6 +7,7 @@ import collections
 import time
 from collections import deque
 from collections.abc import Sequence
+from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -175,6 +176,10 @@ class RecordQueue:
     def _count_samples(self, samples: Sequence[Record]) -> None:
         """Count samples received, one increment per protocol (their devices' counters)."""
         received, unknown = self._received, self._unknown
+        counters = set(map(received.get, set(map(_DEVICE, samples)), repeat(unknown)))
+        if len(counters) == 1:  # the usual case: the devices of one adapter, one protocol
+            counters.pop().inc(len(samples))
+            return
         counts: dict[Counter, int] = {}
         for device, amount in collections.Counter(map(_DEVICE, samples)).items():
             counter = received.get(device) or unknown
@@ -306,9 +311,8 @@ class RecordQueue:
 
 
 _DEVICE = attrgetter("device")
-_TS = attrgetter("ts")
 _VALUE = attrgetter("value")
-_TZINFO = attrgetter("tzinfo")
+_TS_TZINFO = attrgetter("ts.tzinfo")
 
 
 def _all_plain_samples(records: Sequence[Record]) -> bool:
@@ -316,7 +320,7 @@ def _all_plain_samples(records: Sequence[Record]) -> bool:
     return (
         set(map(type, records)) == {Sample}
         and set(map(type, map(_VALUE, records))) <= VALUE_TYPES
-        and None not in set(map(_TZINFO, map(_TS, records)))  # no hashing of datetimes
+        and None not in set(map(_TS_TZINFO, records))  # no hashing of datetimes
     )
 
 

@@ -28,11 +28,12 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import compress, repeat
 from operator import attrgetter, is_, not_
-from typing import Self
+from typing import NamedTuple, Self
 
 from adapters.base import Sample, Value
 
@@ -92,7 +93,7 @@ class Rollup:
     """The earliest live time stamp of the batch (None: no live sample)."""
     live_last: datetime | None
     """The latest live time stamp of the batch."""
-    _live: tuple[list[int], list[int], list[datetime]]
+    _live: tuple[list[int], list[int], Sequence[datetime]]
     """Point ids, device ids and time stamps of the live samples, in time order."""
 
     def point_first(self) -> dict[int, datetime]:
@@ -124,9 +125,14 @@ def sort_and_check(samples: list[Sample]) -> None:
         raise
 
 
-def check_values(samples: Sequence[Sample], values: list[Value]) -> None:
-    """Raise ValueError naming the first sample whose value has an unsupported type."""
-    if set(map(type, values)) <= VALUE_TYPES:
+def check_values(
+    samples: Sequence[Sample], values: Sequence[Value], types: AbstractSet[type] | None = None
+) -> None:
+    """Raise ValueError naming the first sample whose value has an unsupported type.
+
+    `types`: the set of the values' types, when the caller has it already.
+    """
+    if (set(map(type, values)) if types is None else types) <= VALUE_TYPES:
         return
     for sample in samples:
         if type(sample.value) not in VALUE_TYPES:
@@ -137,11 +143,16 @@ def check_values(samples: Sequence[Sample], values: list[Value]) -> None:
             )
 
 
-def split_values(values: list[Value]) -> tuple[list[Value], Sequence[str | None] | repeat[None]]:
-    """Split values into the `value` and `value_text` columns (str goes to value_text)."""
-    if str not in set(map(type, values)):
+def split_values(
+    values: Sequence[Value], types: AbstractSet[type] | None = None
+) -> tuple[Sequence[Value], Sequence[str | None] | repeat[None]]:
+    """Split values into the `value` and `value_text` columns (str goes to value_text).
+
+    `types`: the set of the values' types, when the caller has it already.
+    """
+    if str not in (set(map(type, values)) if types is None else types):
         return values, repeat(None)
-    numbers = values.copy()
+    numbers = list(values)
     texts: list[str | None] = [None] * len(values)
     for i in compress(range(len(values)), map(is_, map(type, values), repeat(str))):
         texts[i] = values[i]  # type: ignore[assignment]
@@ -154,6 +165,24 @@ def hour_of(ts: datetime) -> datetime:
     return EPOCH + ((ts - EPOCH) // HOUR) * HOUR
 
 
+class SampleColumns(NamedTuple):
+    """The fields of samples as columns, in the samples' order."""
+
+    devices: Sequence[str]
+    points: Sequence[str]
+    times: Sequence[datetime]
+    values: Sequence[Value]
+    qualities: Sequence[int]
+    lives: Sequence[bool]
+
+    @classmethod
+    def of(cls, samples: Sequence[Sample]) -> SampleColumns:
+        """Transpose samples (named tuples) into their columns in one C-level pass."""
+        if not samples:
+            return cls((), (), (), (), (), ())
+        return cls(*zip(*samples, strict=True))
+
+
 @dataclass(frozen=True, slots=True)
 class ResolvedSamples:
     """Time-sorted samples of a batch whose point is known, with their point ids.
@@ -163,26 +192,46 @@ class ResolvedSamples:
 
     samples: list[Sample]
     point_ids: list[int]
-    values: list[Value]
-    times: list[datetime]
-    qualities: list[int]
+    values: Sequence[Value]
+    times: Sequence[datetime]
+    qualities: Sequence[int]
     all_live: bool
+    value_types: AbstractSet[type] | None = None
+    """The set of the values' types, when known (else `copy_rows` finds it)."""
 
     @classmethod
-    def of(cls, samples: list[Sample], point_ids: list[int], values: list[Value]) -> Self:
-        """Take the time and quality columns of time-sorted samples."""
+    def of(
+        cls,
+        samples: list[Sample],
+        point_ids: list[int],
+        values: Sequence[Value],
+        columns: SampleColumns | None = None,
+        value_types: AbstractSet[type] | None = None,
+    ) -> Self:
+        """Take the time and quality columns of time-sorted samples (or of `columns`)."""
+        if columns is None:
+            return cls(
+                samples,
+                point_ids,
+                values,
+                list(map(sample_ts, samples)),
+                list(map(sample_quality, samples)),
+                all(map(_LIVE, samples)),
+                value_types,
+            )
         return cls(
             samples,
             point_ids,
             values,
-            list(map(sample_ts, samples)),
-            list(map(sample_quality, samples)),
-            all(map(_LIVE, samples)),
+            columns.times,
+            columns.qualities,
+            all(columns.lives),
+            value_types,
         )
 
     def copy_rows(self) -> Iterator[SampleRow]:
         """Return the rows of `sample`, in time order, as one lazy C-level zip."""
-        numbers, texts = split_values(self.values)
+        numbers, texts = split_values(self.values, self.value_types)
         return zip(
             self.times,
             self.point_ids,
@@ -195,12 +244,9 @@ class ResolvedSamples:
 
     def rollup(self, device_of: Mapping[int, int]) -> Rollup:
         """Aggregate the samples per (device, hour), per (point, hour) and per point."""
-        samples, point_ids, times, qualities = (
-            self.samples,
-            self.point_ids,
-            self.times,
-            self.qualities,
-        )
+        samples, point_ids = self.samples, self.point_ids
+        times: Sequence[datetime] = self.times
+        qualities: Sequence[int] = self.qualities
         devices = list(map(device_of.__getitem__, point_ids))
         imported: Counter[tuple[int, datetime]] = Counter()
         if not self.all_live:
@@ -258,8 +304,8 @@ class _Segment:
     hour: datetime
     point_ids: list[int]
     devices: list[int]
-    times: list[datetime]
-    qualities: list[int]
+    times: Sequence[datetime]
+    qualities: Sequence[int]
 
     def add_rows(
         self,

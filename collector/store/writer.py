@@ -51,7 +51,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, compress
-from operator import attrgetter
 from types import TracebackType
 from typing import Literal
 
@@ -73,17 +72,14 @@ from collector.store.rollup import (
     SAMPLE_TYPES,
     ResolvedSamples,
     Rollup,
+    SampleColumns,
     check_values,
-    sample_value,
     sort_and_check,
 )
 
 log = logging.getLogger(__name__)
 
 Source = Literal["live", "spool", "import"]
-
-_DEVICE = attrgetter("device")
-_POINT = attrgetter("point")
 
 LATEST_INTERVAL = 5.0
 """Default seconds between latest-value flushes (how far point.last_value may lag)."""
@@ -149,7 +145,10 @@ class _Group:
     """The batches still to apply (those not found in the ingest log)."""
     source: Source
     samples: list[Sample]
-    values: list[Value]
+    columns: SampleColumns
+    """The sorted samples' fields as columns (one transposition for every later pass)."""
+    value_types: set[type]
+    """The types of the samples' values (checked; `copy_rows` reuses it)."""
 
     @classmethod
     def check(cls, batches: Iterable[Batch], source: Source) -> _Group:
@@ -160,10 +159,15 @@ class _Group:
         parts = [_Part.of(b) for b in unique.values()]
         for part in parts:
             registrations.check_events(part.events)
-        group = cls(list(unique), parts, source, [], [])
+        group = cls(list(unique), parts, source, [], SampleColumns.of(()), set())
         group._collect()
-        check_values(group.samples, group.values)
+        check_values(group.samples, group.values, group.value_types)
         return group
+
+    @property
+    def values(self) -> Sequence[Value]:
+        """Return the sorted samples' values."""
+        return self.columns.values
 
     def _collect(self) -> None:
         if len(self.parts) == 1:
@@ -171,7 +175,8 @@ class _Group:
         else:
             self.samples = list(chain.from_iterable(p.samples for p in self.parts))
         sort_and_check(self.samples)
-        self.values = list(map(sample_value, self.samples))
+        self.columns = SampleColumns.of(self.samples)
+        self.value_types = set(map(type, self.columns.values))
 
     def part(self, batch_id: uuid.UUID) -> _Part:
         """Return the part of a batch in the group."""
@@ -441,14 +446,21 @@ class SampleWriter:
         self, conn: AsyncConnection[TupleRow], group: _Group, learnt: PointIds
     ) -> tuple[ResolvedSamples, dict[uuid.UUID, list[Sample]]]:
         """Find each sample's point id (cache, then database); split off unknown points."""
-        samples = group.samples
+        samples, columns = group.samples, group.columns
         known = learnt.over(self._points)
-        by_device = list(map(known.get, map(_DEVICE, samples)))
+        by_device = list(map(known.get, columns.devices))
         if all(by_device):  # every device known (a cached device has points)
-            ids = list(map(dict.get, by_device, map(_POINT, samples)))  # type: ignore[arg-type]
+            ids = list(map(dict.get, by_device, columns.points))  # type: ignore[arg-type]
             if all(ids):  # ids are positive: only a missing point is falsy
-                return ResolvedSamples.of(samples, ids, group.values), {}  # type: ignore[arg-type]
-        keys = list(zip(map(_DEVICE, samples), map(_POINT, samples), strict=True))
+                resolved = ResolvedSamples.of(
+                    samples,
+                    ids,  # type: ignore[arg-type]
+                    columns.values,
+                    columns,
+                    group.value_types,
+                )
+                return resolved, {}
+        keys = list(zip(columns.devices, columns.points, strict=True))
         missing = {k for k in keys if k[1] not in known.get(k[0], {})}
         await registrations.lookup_points(conn, missing, learnt)
         known = learnt.over(self._points)
@@ -458,6 +470,7 @@ class SampleWriter:
             list(compress(samples, found)),
             list(compress(ids, found)),  # type: ignore[arg-type]
             list(compress(group.values, found)),
+            value_types=group.value_types,
         )
         unknown = {k for k, ok in zip(keys, found, strict=True) if not ok}
         rejected: dict[uuid.UUID, list[Sample]] = {}

@@ -165,6 +165,25 @@ async def test_put_many_counts_received_samples_by_protocol_across_a_registratio
     assert len(queue) == 5
 
 
+async def test_put_many_of_samples_only_counts_each_protocol_exactly() -> None:
+    # Samples only: the bulk path counts per protocol of the devices, one or several.
+    queue = RecordQueue(100)
+    infos = [DeviceInfo("op/1", "opcua", "opc.tcp://127.0.0.1:1"), DeviceInfo("mb/2", "modbus", "")]
+    await queue.put_many(
+        [DeviceEvent(DeviceEventKind.REGISTERED, i.key, utcnow(), info=i) for i in infos]
+    )
+    before = {p: received(p) for p in ("opcua", "modbus", "unknown")}
+    await queue.put_many([sample(i, device="op/1") for i in range(3)])
+    assert received("opcua") == before["opcua"] + 3
+    await queue.put_many(
+        [sample(0, "op/1"), sample(1, "mb/2"), sample(2, "nobody"), sample(3, "op/1")]
+    )
+    assert received("opcua") == before["opcua"] + 5
+    assert received("modbus") == before["modbus"] + 1
+    assert received("unknown") == before["unknown"] + 1
+    assert len(queue) == 9
+
+
 async def test_put_many_accepts_every_valid_record_and_then_refuses_the_bad_ones() -> None:
     queue = RecordQueue(100)
     records = [

@@ -8,6 +8,9 @@ from adapters.base import Quality, Sample, Value
 from collector.store.rollup import (
     HOUR,
     ResolvedSamples,
+    Rollup,
+    SampleColumns,
+    check_values,
     hour_of,
     sort_and_check,
     split_values,
@@ -125,6 +128,68 @@ def test_rollup_agrees_with_a_per_sample_oracle_over_random_batches() -> None:
         live = [s for s in ordered if s.live]
         assert rollup.point_first() == {int(s.point): s.ts for s in reversed(live)}
         assert {p: s.ts for p, s in rollup.point_last.items()} == {int(s.point): s.ts for s in live}
+
+
+def test_sample_columns_are_the_fields_of_the_samples_in_order() -> None:
+    samples = [Sample("d", "a", T0, 1.5), Sample("e", "b", T0 + HOUR, "on", Quality.BAD, False)]
+    columns = SampleColumns.of(samples)
+    assert list(columns.devices) == ["d", "e"] and list(columns.points) == ["a", "b"]
+    assert list(columns.times) == [T0, T0 + HOUR] and list(columns.values) == [1.5, "on"]
+    assert list(columns.qualities) == [Quality.GOOD, Quality.BAD]
+    assert list(columns.lives) == [True, False]
+    assert SampleColumns.of([]) == ((), (), (), (), (), ())
+
+
+def test_resolved_samples_from_columns_equal_those_from_the_samples() -> None:
+    # The writer passes the group's columns and value types; the result must not change.
+    rng = random.Random(5)
+    choices: list[Value] = [1.5, 2, True, None, "on", -0.0]
+    for round_ in range(40):
+        live = round_ % 2 == 0  # every other batch all live (the writer's usual case)
+        samples = sorted(
+            (
+                Sample(
+                    "d",
+                    str(rng.randrange(1, 4)),
+                    T0 + timedelta(seconds=rng.randrange(0, 2 * 3600)),
+                    rng.choice(choices),
+                    rng.choice(list(Quality)),
+                    live or rng.random() > 0.2,
+                )
+                for _ in range(rng.randrange(1, 50))
+            ),
+            key=lambda s: s.ts,
+        )
+        ids = [int(s.point) for s in samples]
+        values = [s.value for s in samples]
+        plain = ResolvedSamples.of(samples, ids, values)
+        columns = SampleColumns.of(samples)
+        types = set(map(type, columns.values))
+        check_values(samples, columns.values, types)
+        fast = ResolvedSamples.of(samples, ids, columns.values, columns, types)
+        assert list(fast.copy_rows()) == list(plain.copy_rows())
+        assert facts(fast.rollup(DEVICE_OF)) == facts(plain.rollup(DEVICE_OF))
+
+
+def facts(rollup: Rollup) -> tuple[object, ...]:
+    """Everything a rollup tells, independent of the sequence types it holds."""
+    return (
+        rollup.device_hours,
+        {hour: list(points) for hour, points in rollup.good_points.items()},
+        rollup.point_last,
+        rollup.device_last,
+        rollup.live_first,
+        rollup.live_last,
+        rollup.point_first(),
+        rollup.device_first(),
+    )
+
+
+def test_check_values_with_the_types_given_names_the_bad_sample() -> None:
+    samples = [Sample("d", "a", T0, 1.0), Sample("lathe", "spindle", T0, [1])]  # type: ignore[arg-type]
+    values = [s.value for s in samples]
+    with pytest.raises(ValueError, match=r"device 'lathe' point 'spindle'.*list"):
+        check_values(samples, values, set(map(type, values)))
 
 
 def test_imported_samples_count_only_as_imported() -> None:

@@ -89,6 +89,40 @@ def test_timestamps(raw: Any, fmt: str, expected: datetime) -> None:
     assert parse_timestamp(raw, fmt, "ts") == expected
 
 
+@pytest.mark.parametrize("fmt", ["auto", "epoch_ms", "epoch_s"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        631152000000,  # 1990-01-01 in ms: the earliest plausible
+        631151999999,
+        7258118399999,  # the last ms before 2200
+        7258118400000,
+        1714564800123,
+        631152000,  # 1990-01-01 in s
+        631151999,
+        7258118399,
+        7258118400,
+        1714564800,
+        99999999999,  # just under the auto threshold of 1e11 (ms from then on)
+        100000000000,
+        -1714564800000,
+        0,
+    ],
+)
+def test_integer_timestamps_take_what_the_same_float_takes(raw: int, fmt: str) -> None:
+    # Integers take a fast path; the same number as a float takes the general one.
+    try:
+        expected: datetime | Reason = parse_timestamp(float(raw), fmt, "ts")
+    except MappingError as exc:
+        expected = exc.reason
+    try:
+        got: datetime | Reason = parse_timestamp(raw, fmt, "ts")
+    except MappingError as exc:
+        got = exc.reason
+    assert got == expected
+    assert isinstance(got, Reason) or got.tzinfo is UTC
+
+
 @pytest.mark.parametrize(
     ("raw", "fmt"),
     [

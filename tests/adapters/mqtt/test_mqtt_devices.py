@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from adapters.base import PointInfo
+from adapters.base import DeviceInfo, PointInfo, Sample
 from adapters.mqtt.config import MqttConnection
-from adapters.mqtt.devices import DeviceBook
+from adapters.mqtt.devices import DeviceBook, KnownDevice
 from adapters.mqtt.json_mapping import MappingError
 from adapters.mqtt.rejections import Reason
 
@@ -72,3 +73,25 @@ def test_reported_writable_points_need_an_allowing_pattern() -> None:
     device, _ = strict.admit("site/p8", {}, {})
     strict.report_writable(device, ["temp_sp"])
     assert not strict.writable(device, "temp_sp")
+
+
+def test_the_latest_value_of_each_point_never_goes_back_in_time() -> None:
+    device = KnownDevice(DeviceInfo("d", "mqtt", "mqtt://127.0.0.1:1883"))
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def made(step: int, *points: str) -> list[Sample]:
+        return [Sample("d", p, t0 + timedelta(seconds=step), float(step)) for p in points]
+
+    assert device.latest("a") is None
+    device.keep_latest(["a", "b"], made(1, "a", "b"))
+    device.keep_latest(["a", "b"], made(2, "a", "b"))  # the same points: replaces whole
+    assert [device.latest(p).value for p in "ab"] == [2.0, 2.0]  # type: ignore[union-attr]
+    device.keep_latest(["a", "b"], made(3, "a", "b"))
+    device.keep_latest(["b"], made(4, "b"))  # other points: "a" keeps message 3's value
+    device.keep_sample("c", made(5, "c")[0])
+    assert [device.latest(p).value for p in "abc"] == [3.0, 4.0, 5.0]  # type: ignore[union-attr]
+    device.keep_latest(["a", "c"], made(6, "a", "c"))
+    device.keep_sample("a", made(7, "a")[0])  # newer than the message held
+    device.keep_latest(["b"], made(8, "b"))
+    assert [device.latest(p).value for p in "abc"] == [7.0, 8.0, 6.0]  # type: ignore[union-attr]
+    assert device.latest("z") is None
