@@ -24,6 +24,7 @@ zone is refused (``ZoneMismatch``), since its months would not add up with those
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg import AsyncConnection, AsyncCursor, errors
+from psycopg.pq import TransactionStatus
 
 from adapters.base import utcnow
 from collector import metrics
@@ -43,6 +45,8 @@ MAX_BATCH: Final = 10_000
 FUTURE_SLACK: Final = timedelta(minutes=5)
 CACHE_SECONDS: Final = 60.0
 _RETRIES: Final = 3
+# Events checked between two turns of the event loop (≈1 ms of work).
+_CHECK_SLICE: Final = 200
 # Groups of concurrent batches applied at once: two keep two PostgreSQL backends busy.
 LANES: Final = 2
 
@@ -204,6 +208,8 @@ class CallIngest:
         events: list[tuple[int, EventFields]] = []
         latest = (now or utcnow()) + FUTURE_SLACK
         for index, raw in enumerate(items):
+            if index % _CHECK_SLICE == _CHECK_SLICE - 1:
+                await asyncio.sleep(0)  # let the groups being applied take their next step
             fields = plain_event(raw)
             if fields is None:
                 try:
@@ -333,21 +339,7 @@ class CallIngest:
             last = attempt == _RETRIES - 1
             try:
                 staged, owners = _first_arrivals(parts)
-                async with conn.transaction():
-                    await conn.execute(_CREATE_STAGE)
-                    async with conn.cursor().copy(_COPY_STAGE) as copy:
-                        copy.set_types(list(_STAGE_TYPES))
-                        await write_rows(copy, staged)
-                    # Everything after the COPY in one round trip: when the probe finds
-                    # a staged id recorded, the statements after it simply go without.
-                    async with conn.pipeline():
-                        probe = await (_dedupe(conn) if last else _skip_recorded(conn))
-                        if not last:
-                            await conn.execute(_RECORD)
-                        await conn.execute(_STORE)
-                        await conn.execute(_CALLERS)
-                        await conn.execute(_MONTHLY, {"zone": self.zone})
-                    known = {str(r[0]) for r in await probe.fetchall()}
+                known = await self._stage_and_apply(conn, staged, last)
                 fresh = [0] * len(parts)
                 for row, owner in zip(staged, owners, strict=True):
                     if row[0] not in known:
@@ -357,6 +349,37 @@ class CallIngest:
                 if last:
                     raise
         raise AssertionError("unreachable")
+
+    async def _stage_and_apply(
+        self, conn: AsyncConnection[Any], staged: list[tuple[Any, ...]], last: bool
+    ) -> set[str]:
+        """Run one group's transaction in three round trips; return the ids not new.
+
+        BEGIN with the staging table, the COPY, then every statement and the COMMIT
+        together: when the probe finds a staged id recorded, the statements after it go
+        without that event. (Each round trip can wait for the event loop, which checks
+        the next batch meanwhile; hence as few as the COPY allows.)
+        """
+        try:
+            async with conn.pipeline():
+                await conn.execute("BEGIN")
+                await conn.execute(_CREATE_STAGE)
+            async with conn.cursor().copy(_COPY_STAGE) as copy:
+                copy.set_types(list(_STAGE_TYPES))
+                await write_rows(copy, staged)
+            async with conn.pipeline():
+                probe = await (_dedupe(conn) if last else _skip_recorded(conn))
+                if not last:
+                    await conn.execute(_RECORD)
+                await conn.execute(_STORE)
+                await conn.execute(_CALLERS)
+                await conn.execute(_MONTHLY, {"zone": self.zone})
+                await conn.execute("COMMIT")
+            return {str(r[0]) for r in await probe.fetchall()}
+        except BaseException:
+            if conn.info.transaction_status != TransactionStatus.IDLE and not conn.closed:
+                await conn.execute("ROLLBACK")
+            raise
 
     async def _check_zone(self, conn: AsyncConnection[Any]) -> None:
         await conn.execute(
