@@ -1,11 +1,12 @@
 """Group commit: concurrent submissions in one process applied together, one transaction each.
 
-A submission waits in a queue; whenever fewer than ``lanes`` groups are being applied,
-the next submitter to look takes every queued submission (up to ``max_items`` items in
-all, in arrival order) and applies them as one group on its own connection, then looks
-again. A submission returns once the group that held it has been applied, so a caller
-never waits for work that arrived after its own. What a group costs once (statements,
-shared rollup rows, the commit) is paid once for all of its submissions.
+A submission waits in a queue; whenever fewer than ``lanes`` groups are being applied
+(and, while one is, at least two submissions wait), the next submitter to look takes
+every queued submission (up to ``max_items`` items in all, in arrival order) and
+applies them as one group on its own connection, then looks again. A submission
+returns once the group that held it has been applied, so a caller never waits for work
+that arrived after its own. What a group costs once (statements, shared rollup rows,
+the commit) is paid once for all of its submissions.
 
 If applying a group fails, every submission in it gets the error (nothing of the group
 was committed); the others are unaffected. A submission cancelled while queued is
@@ -63,7 +64,7 @@ class GroupCommit(Generic[Item, Result]):
         self._queue.append(mine)
         try:
             while not mine.done:
-                if self._busy < self._lanes and self._queue:
+                if self._may_lead():
                     await self._lead(conn)
                     continue
                 changed = self._changed
@@ -75,6 +76,17 @@ class GroupCommit(Generic[Item, Result]):
         if mine.error is not None:
             raise mine.error
         return mine.result  # type: ignore[return-value]
+
+    def _may_lead(self) -> bool:
+        """Report whether a lane is free for the queue's work.
+
+        Any queued work when no group is being applied; at least two submissions while
+        one is, so that groups grow under load instead of lanes splitting it into
+        groups of one.
+        """
+        if self._busy >= self._lanes:
+            return False
+        return len(self._queue) > (1 if self._busy else 0)
 
     def _take(self) -> list[_Submission[Item, Result]]:
         group = [self._queue.popleft()]

@@ -141,3 +141,20 @@ async def test_groups_hold_at_most_max_items_and_lanes_bound_the_concurrency() -
 def test_lanes_and_max_items_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         GroupCommit(Recorder(), lanes=0)
+
+
+async def test_a_second_lane_opens_only_for_two_waiting_submissions() -> None:
+    apply = Recorder()
+    apply.gate.clear()
+    groups: GroupCommit[int, int] = GroupCommit(apply, lanes=2)
+    first = asyncio.create_task(groups.submit(CONN, [1]))
+    await _settle()
+    lone = asyncio.create_task(groups.submit(CONN, [2]))
+    await _settle()
+    assert apply.running == 1  # one waiting submission does not open the second lane
+    pair = asyncio.create_task(groups.submit(CONN, [3]))
+    await _settle()
+    assert apply.running == 2  # two do: they are applied together
+    apply.gate.set()
+    assert (await first, await lone, await pair) == (1, 2, 3)
+    assert apply.groups == [[[1]], [[2], [3]]]
