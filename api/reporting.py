@@ -37,10 +37,23 @@ from collector.store.calls import recorded_zone
 from criteria.report import build_report, render
 
 
+def signing_key_problem(settings: Settings) -> str | None:
+    """Return why the provisioned signing key cannot be used (None when usable or unset)."""
+    if settings.signing_key is None:
+        return None
+    try:
+        signing.load_file(settings.signing_key)
+    except signing.SigningKeyError as exc:
+        return str(exc)
+    return None
+
+
 async def signing_key(
     conn: AsyncConnection[Any], settings: Settings, actor: str
 ) -> signing.SigningKey:
-    """Return the data directory's signing key, creating it (and an audit entry) if needed."""
+    """Return the configured signing key, or the data directory's (created and audited if new)."""
+    if settings.signing_key is not None:
+        return signing.load_file(settings.signing_key)
     key, created = signing.load_or_create(settings.data_dir)
     if created:
         await audit.append(

@@ -25,6 +25,9 @@ class Settings(BaseModel):
     data_dir: Path = Field(
         Path("./tally-data"), description="The collector's data directory (the signing key)."
     )
+    signing_key: Path | None = Field(
+        None, description="A provisioned signing-key file (read only); None: in data_dir."
+    )
 
     @classmethod
     def from_config(cls, config: TallyConfig, dsn: str | None = None) -> Settings:
@@ -37,6 +40,7 @@ class Settings(BaseModel):
             site=config.site,
             timezone=config.timezone,
             data_dir=config.data_dir,
+            signing_key=config.signing_key_file(),
         )
 
 

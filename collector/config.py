@@ -83,6 +83,12 @@ class ApiConfig(Strict):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    signing_key: Path | None = Field(
+        None,
+        description="PEM file of the report-signing key (Ed25519, PKCS#8), read and never "
+        "created (relative paths resolve under data_dir); unset: "
+        "<data_dir>/keys/report-signing-ed25519.pem, created on first use.",
+    )
 
 
 class MetricsConfig(Strict):
@@ -126,6 +132,13 @@ class TallyConfig(Strict):
                 raise ValueError(f"device id {device.id!r} is declared twice")
             seen.add(device.id)
         return devices
+
+    def signing_key_file(self) -> Path | None:
+        """Return the provisioned signing-key file, resolved under data_dir when relative."""
+        path = self.api.signing_key
+        if path is None:
+            return None
+        return path if path.is_absolute() else self.data_dir / path
 
     def spool_dir(self) -> Path:
         """Return the spool directory, resolved under data_dir when relative."""

@@ -1,8 +1,10 @@
-"""The collector's Ed25519 report-signing key, kept in the data directory.
+"""The collector's Ed25519 report-signing key, kept in the data directory or given as a file.
 
-The private key is a PKCS#8 PEM file with mode 0600 under ``<data_dir>/keys/``,
-created on first use. Creation is atomic (written aside, then hard-linked into
-place), so two processes starting together end up with the same key. The
+By default the private key is a PKCS#8 PEM file with mode 0600 under
+``<data_dir>/keys/``, created on first use. Creation is atomic (written aside, then
+hard-linked into place), so two processes starting together end up with the same key.
+A key given as a file (``api.signing_key``, shared by API replicas) is only read, never
+created: a missing file is an error, not a new key. The
 fingerprint is the SHA-256 of the public key's DER SubjectPublicKeyInfo, as
 ``openssl pkey -pubin -in public_key.pem -outform DER | sha256sum`` prints it.
 """
@@ -98,6 +100,17 @@ def _read(path: Path) -> SigningKey:
     if not isinstance(private, Ed25519PrivateKey):
         raise SigningKeyError(f"{path} holds a {type(private).__name__}, not an Ed25519 key")
     return SigningKey(private, path)
+
+
+def load_file(path: Path) -> SigningKey:
+    """Return the signing key of a provisioned PEM file; a missing file is an error."""
+    if not path.exists():
+        raise SigningKeyError(
+            f"the signing key {path} (api.signing_key) does not exist; create it once with "
+            f"`openssl genpkey -algorithm ed25519 -out {path.name}` and give every API "
+            "process the same file"
+        )
+    return _read(path)
 
 
 def load_or_create(data_dir: Path) -> tuple[SigningKey, bool]:

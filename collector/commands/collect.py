@@ -75,6 +75,14 @@ def run_collect(args: argparse.Namespace) -> int:
     """Load the configuration and run until SIGINT/SIGTERM."""
     config = config_from_args(args)
     configure_logging(config.logging.level, config.logging.format)
+    if args.with_api:
+        from api.reporting import signing_key_problem
+        from api.settings import Settings
+
+        problem = signing_key_problem(Settings.from_config(config))
+        if problem is not None:
+            print(f"tally run: {problem}", file=sys.stderr)
+            return 2
     tune_gc()
 
     async def main() -> int:

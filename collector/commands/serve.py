@@ -60,12 +60,17 @@ def run_serve(args: argparse.Namespace) -> int:
             super().handle_exit(sig, frame)
 
     from api.app import create_app
+    from api.reporting import signing_key_problem
     from api.settings import Settings
     from collector.gc_tuning import tune_gc
 
     config = config_from_args(args)
     configure_logging(config.logging.level, config.logging.format)
     settings = Settings.from_config(config, dsn=args.dsn)
+    problem = signing_key_problem(settings)
+    if problem is not None:
+        print(f"tally serve: {problem}", file=sys.stderr)
+        return 2
     if not args.no_migrate:
         try:
             result = migrate(settings.dsn, config.store.timescale)

@@ -175,6 +175,7 @@ async def api_client(
     now: datetime | None = None,
     connect_timeout: float = 5.0,
     data_dir: Path | None = None,
+    signing_key: Path | None = None,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
     """Create the app on `dsn` (clock pinned to `now`, data in `data_dir`) and yield a client."""
     settings = Settings(
@@ -182,6 +183,7 @@ async def api_client(
         pool_min_size=1,
         pool_max_size=2,
         connect_timeout=connect_timeout,
+        signing_key=signing_key,
         **({"data_dir": data_dir} if data_dir is not None else {}),
     )
     app = create_app(settings)

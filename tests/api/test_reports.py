@@ -346,3 +346,65 @@ async def test_roles_bad_programmes_and_windows(database_url: str, tmp_path: Pat
     # Three reports, one key: created once, and kept.
     fingerprints = {r["key_fingerprint"] for r in listed.json()["items"]}
     assert len(fingerprints) == 1
+
+
+def write_key_file(path: Path) -> str:
+    """Write an Ed25519 PKCS#8 PEM as `openssl genpkey` does; return its fingerprint."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from collector.bundles import signing
+
+    private = Ed25519PrivateKey.generate()
+    path.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return signing.fingerprint(private.public_key())
+
+
+async def test_replicas_given_one_key_file_sign_with_it_and_create_none(
+    database_url: str, tmp_path: Path
+) -> None:
+    seed_fleet(database_url)
+    key_file = tmp_path / "report-signing-ed25519.pem"
+    expected = write_key_file(key_file)
+    auditor = bearer((await role_keys(database_url))[Role.AUDITOR])
+    fingerprints = set()
+    for replica in ("a", "b"):  # two API processes, each with its own data directory
+        data_dir = tmp_path / replica
+        replica_api = api_client(database_url, now=NOW, data_dir=data_dir, signing_key=key_file)
+        async with replica_api as (client, _):
+            made = await client.post("/v1/reports", json=BODY, headers=auditor)
+            published = await client.get("/v1/keys/signing", headers=auditor)
+        assert made.status_code == 201, made.text
+        fingerprints |= {made.json()["key_fingerprint"], published.json()["fingerprint_sha256"]}
+        assert not (data_dir / "keys").exists()
+    assert fingerprints == {expected}
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        cur = await conn.execute("SELECT action FROM audit_log")
+        actions = [a for (a,) in await cur.fetchall()]
+    assert "report.created" in actions and "signing_key.created" not in actions
+
+
+async def test_a_missing_key_file_is_an_error_and_no_key_is_made(
+    database_url: str, tmp_path: Path
+) -> None:
+    seed_fleet(database_url)
+    missing = tmp_path / "secrets" / "signing.pem"
+    auditor = bearer((await role_keys(database_url))[Role.AUDITOR])
+    async with api_client(
+        database_url, now=NOW, data_dir=tmp_path / "data", signing_key=missing
+    ) as (client, _):
+        made = await client.post("/v1/reports", json=BODY, headers=auditor)
+        published = await client.get("/v1/keys/signing", headers=auditor)
+        listed = await client.get("/v1/reports", headers=auditor)
+    for answer in (made, published):
+        assert answer.status_code == 500
+        assert f"{missing} (api.signing_key) does not exist" in answer.json()["detail"]
+        assert "openssl genpkey -algorithm ed25519" in answer.json()["detail"]
+    assert listed.json()["total"] == 0
+    assert not missing.exists() and not (tmp_path / "data" / "keys").exists()

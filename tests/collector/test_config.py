@@ -194,3 +194,13 @@ def test_environment_override_errors_are_named() -> None:
 def test_test_and_cli_variables_are_not_config() -> None:
     env = {"TALLY_TEST_DATABASE_URL": "x", "TALLY_CONFIG": "y", "TALLY_API_KEY": "z"}
     assert parse_config({"version": 1}, "t", environ=env).version == 1
+
+
+def test_a_relative_signing_key_resolves_under_data_dir() -> None:
+    raw = {"version": 1, "data_dir": "/var/lib/tally", "api": {"signing_key": "keys/site.pem"}}
+    assert parse_config(raw, "t", environ={}).signing_key_file() == Path(
+        "/var/lib/tally/keys/site.pem"
+    )
+    env = {"TALLY_API__SIGNING_KEY": "/run/secrets/signing"}
+    assert parse_config(raw, "t", environ=env).signing_key_file() == Path("/run/secrets/signing")
+    assert parse_config({"version": 1}, "t", environ={}).signing_key_file() is None

@@ -1,7 +1,10 @@
 """The report-signing key: created once in the data directory, private, reused, checked."""
 
+import hashlib
 import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -61,3 +64,25 @@ def test_an_unwritable_data_dir_says_so(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(signing.SigningKeyError, match="check data_dir"):
         signing.load_or_create(blocker)
+
+
+def test_a_provisioned_key_file_is_read_and_a_missing_one_never_created(tmp_path: Path) -> None:
+    made, _ = signing.load_or_create(tmp_path / "elsewhere")
+    given = signing.load_file(made.path)
+    assert (given.fingerprint, given.path) == (made.fingerprint, made.path)
+    missing = tmp_path / "secrets" / "signing.pem"
+    with pytest.raises(signing.SigningKeyError, match=r"does not exist; create it once with"):
+        signing.load_file(missing)
+    assert not missing.parent.exists()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl on this machine")
+def test_a_key_made_by_openssl_loads_with_the_fingerprint_openssl_prints(tmp_path: Path) -> None:
+    path = tmp_path / "site.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(path)], check=True)
+    der = subprocess.run(
+        ["openssl", "pkey", "-in", str(path), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    assert signing.load_file(path).fingerprint == hashlib.sha256(der).hexdigest()

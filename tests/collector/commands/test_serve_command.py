@@ -170,3 +170,18 @@ def test_a_worker_that_dies_stops_the_service(empty_database: str) -> None:
     assert proc.returncode == 1
     assert f"worker {first} exited with -9; stopping the others" in stderr
     assert not Path(f"/proc/{second}").exists()
+
+
+@pytest.mark.parametrize("command", ["serve", "run"])
+def test_a_missing_signing_key_file_stops_the_start(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "tally.yaml"
+    missing = tmp_path / "secrets" / "signing.pem"
+    config.write_text(
+        f"version: 1\ndata_dir: {tmp_path / 'data'}\napi:\n  signing_key: {missing}\n"
+    )
+    assert main([command, "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"tally {command}: the signing key {missing} (api.signing_key) does not exist" in err
+    assert not missing.exists() and not (tmp_path / "data").exists()
