@@ -74,6 +74,7 @@ class MqttStats:
     connects: int
     connected: bool
     rejections: Counter[str]
+    last_error: str | None = None  # why the last connection attempt failed, while it does
 
 
 class _Identification:
@@ -181,6 +182,7 @@ class MqttAdapter:
             connects=client.connects if client else 0,
             connected=client.connected if client else False,
             rejections=self.rejections,
+            last_error=client.last_error if client else None,
         )
 
     def subscriptions(self) -> list[tuple[str, int]]:
@@ -215,6 +217,7 @@ class MqttAdapter:
             on_messages=self._handoff.offer_many,
             on_connect=self._on_connect,
             on_disconnect=self._on_disconnect,
+            on_connect_failed=self._on_connect_failed,
             will=self._state_message(online=False),
         )
         for topic_filter, qos in self.subscriptions():
@@ -762,6 +765,10 @@ class MqttAdapter:
         state = self._state_message(online=True)
         if state is not None and self._client is not None:
             self._client.publish(state.topic, state.payload, state.qos, state.retain)
+
+    def _on_connect_failed(self, reason: str) -> None:
+        # Runs on paho's thread; MqttClient logs the reason (once while it repeats).
+        self._observer.connection_changed(self.protocol, self.config.url, False)
 
     def _on_disconnect(self, reason: str) -> None:
         self._observer.connection_changed(self.protocol, self.config.url, False)

@@ -27,6 +27,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from adapters.base import utcnow
+from adapters.mqtt.connect_errors import describe, describe_refusal
 
 log = logging.getLogger(__name__)
 paho_log = logging.getLogger("adapters.mqtt.paho")
@@ -65,13 +66,33 @@ class _BufferedClient(paho.Client):
         self._rbuf_sock: object = None
         self._loop_ident: int | None = None
         self.on_publishes: Callable[[list[Received]], object] | None = None
+        self.socket_error: OSError | None = None  # why the last connect or read failed
+
+    def reconnect(self) -> MQTTErrorCode:
+        """Connect again, keeping the reason of a failure (paho only logs it at debug)."""
+        self.socket_error = None
+        try:
+            return super().reconnect()
+        except OSError as err:
+            self.socket_error = err
+            raise
+
+    def _recv(self, bufsize: int) -> bytes:
+        """Receive from the socket, keeping the reason of a failure."""
+        try:
+            return super()._sock_recv(bufsize)
+        except BlockingIOError:
+            raise
+        except OSError as err:
+            self.socket_error = err
+            raise
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rbuf_sock is not self._sock:  # a new connection: forget the old bytes
             self._rbuf.clear()
             self._rbuf_sock = self._sock
         if not self._rbuf:
-            data = super()._sock_recv(max(bufsize, self._READ_SIZE))
+            data = self._recv(max(bufsize, self._READ_SIZE))
             if len(data) <= bufsize:
                 return data  # includes b"" (connection closed)
             self._rbuf += data
@@ -115,11 +136,11 @@ class _BufferedClient(paho.Client):
             if filled:
                 return MQTTErrorCode.MQTT_ERR_AGAIN  # an incomplete PUBLISH waits for more bytes
             try:
-                data = super()._sock_recv(self._READ_SIZE)
+                data = self._recv(self._READ_SIZE)
             except BlockingIOError:
                 return MQTTErrorCode.MQTT_ERR_AGAIN
-            except OSError as err:
-                self._easy_log(paho.MQTT_LOG_ERR, "failed to receive on socket: %s", err)
+            except OSError as err:  # reported by the disconnect (MqttClient._handle_disconnect)
+                self._easy_log(paho.MQTT_LOG_DEBUG, "failed to receive on socket: %s", err)
                 return MQTTErrorCode.MQTT_ERR_CONN_LOST
             if not data:
                 return MQTTErrorCode.MQTT_ERR_CONN_LOST
@@ -275,8 +296,8 @@ def _log_paho(client: paho.Client, userdata: Any, level: int, message: str) -> N
     adapter already logs the loss once and the reconnect, so these would only be noise.
     """
     python_level = paho.LOGGING_LEVEL.get(LogLevel(level), logging.DEBUG)
-    if message.startswith("Client is not connected"):
-        python_level = logging.DEBUG
+    if message.startswith(("Client is not connected", "failed to receive on socket")):
+        python_level = logging.DEBUG  # MqttClient reports the loss (or failed attempt) itself
     if paho_log.isEnabledFor(python_level):
         paho_log.log(python_level, "%s", message)
 
@@ -339,6 +360,7 @@ _new_received = tuple.__new__  # Received without its Python-level __new__ (hot 
 MessageHandler = Callable[[Received], object]
 MessagesHandler = Callable[[list[Received]], object]
 ConnectHandler = Callable[[bool], None]
+ConnectFailedHandler = Callable[[str], None]
 
 
 class MqttClient:
@@ -347,6 +369,11 @@ class MqttClient:
     `on_message` gets each message paho itself decodes (QoS 2, and everything when
     `on_messages` is not given); `on_messages` gets the QoS 0/1 messages of one read in
     one list (see `_BufferedClient`). Both run on the network thread, in arrival order.
+
+    A connection attempt that fails (refused, unreachable, TLS, closed before the
+    broker's CONNACK) sets `last_error`, calls `on_connect_failed` with the reason, and is
+    logged as a warning when its reason differs from the previous attempt's: a broker that
+    stays away is logged once, not at every retry; the next success is logged once too.
     """
 
     def __init__(
@@ -357,6 +384,7 @@ class MqttClient:
         on_messages: MessagesHandler | None = None,
         on_connect: ConnectHandler | None = None,
         on_disconnect: Callable[[str], None] | None = None,
+        on_connect_failed: ConnectFailedHandler | None = None,
         will: Will | None = None,
     ) -> None:
         self.settings = settings
@@ -364,6 +392,11 @@ class MqttClient:
         self._on_messages_cb = on_messages
         self._on_connect_cb = on_connect
         self._on_disconnect_cb = on_disconnect
+        self._on_connect_failed_cb = on_connect_failed
+        self._where = f"{settings.host}:{settings.port}"
+        self.failed_attempts = 0  # since the last accepted connection
+        self._refused = False  # the last CONNACK refused us (paho disconnects after it)
+        self._stopping = False
         self._subscriptions: dict[str, int] = {}
         self._pending_subacks: set[int] = set()
         self._lock = threading.Lock()
@@ -373,7 +406,7 @@ class MqttClient:
         self.last_error: str | None = None
         self._paho = self._build(will)
 
-    def _build(self, will: Will | None) -> paho.Client:
+    def _build(self, will: Will | None) -> _BufferedClient:
         s = self.settings
         v5 = s.version == "5"
         client = _BufferedClient(
@@ -430,6 +463,7 @@ class MqttClient:
 
     def stop(self) -> None:
         """Disconnect cleanly and stop the network thread."""
+        self._stopping = True
         self._paho.disconnect()
         self._paho.loop_stop()
         self._connected.clear()
@@ -484,9 +518,12 @@ class MqttClient:
         properties: Properties | None,
     ) -> None:
         if reason_code.is_failure:
-            self.last_error = f"broker refused the connection: {reason_code}"
-            log.warning("%s:%s %s", self.settings.host, self.settings.port, self.last_error)
+            self._refused = True
+            self._connect_failed(describe_refusal(str(reason_code)))
             return
+        if self.failed_attempts:
+            log.info("%s: connected after %d failed attempt(s)", self._where, self.failed_attempts)
+        self.failed_attempts = 0
         self.connects += 1
         self.last_error = None
         self._connected.set()
@@ -511,11 +548,33 @@ class MqttClient:
         was_connected = self._connected.is_set()
         self._connected.clear()
         self._subscribed.clear()
-        if was_connected and self._on_disconnect_cb is not None:
-            self._on_disconnect_cb(str(reason_code))
+        error = self._paho.socket_error
+        reason = describe(error) if error is not None else str(reason_code)
+        if was_connected:
+            if self._on_disconnect_cb is not None:
+                self._on_disconnect_cb(reason)
+        elif self._refused:
+            self._refused = False  # paho's disconnect after a refusal: already reported
+        elif not self._stopping:
+            self._connect_failed(f"the broker closed the connection before accepting it: {reason}")
 
     def _handle_connect_fail(self, client: paho.Client, userdata: Any) -> None:
-        self.last_error = f"cannot connect to {self.settings.host}:{self.settings.port}"
+        error = self._paho.socket_error
+        self._connect_failed(f"cannot connect: {describe(error) if error else 'unknown error'}")
+
+    def _connect_failed(self, reason: str) -> None:
+        self.failed_attempts += 1
+        if reason != self.last_error:
+            log.warning(
+                "%s: %s; retrying every %d-%d s",
+                self._where,
+                reason,
+                self.settings.reconnect_min_delay,
+                self.settings.reconnect_max_delay,
+            )
+        self.last_error = reason
+        if self._on_connect_failed_cb is not None:
+            self._on_connect_failed_cb(reason)
 
     def _handle_subscribe(
         self,
