@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from adapters.common import DeviceDeclaration
 from adapters.mqtt.jsonpath import JsonPath
+from adapters.mqtt.tls_files import tls_files_problem
 
 SEGMENT = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
 KNOWN_SEGMENTS = frozenset({"device", "type", "industry", "region", "park", "enterprise"})
@@ -70,13 +71,18 @@ class TlsConfig(Strict):
 
     ca_file: Path | None = Field(None, description="PEM CA bundle; null uses the system CAs.")
     cert_file: Path | None = Field(None, description="PEM client certificate.")
-    key_file: Path | None = Field(None, description="PEM private key of the client certificate.")
+    key_file: Path | None = Field(
+        None, description="PEM private key of the client certificate (unencrypted)."
+    )
     insecure: bool = Field(False, description="Skip the broker host name check (testing only).")
 
     @model_validator(mode="after")
-    def _pair(self) -> TlsConfig:
+    def _loadable(self) -> TlsConfig:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together (client certificate and key)")
+        problem = tls_files_problem(self.ca_file, self.cert_file, self.key_file)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 

@@ -25,7 +25,13 @@ _REFUSAL_HINTS = {
     "Bad user name or password": "check username and password",
     "Client identifier not valid": "check client_id (another client may use it)",
 }
-_SSL_DECORATION = re.compile(r"^\[SSL: [A-Z0-9_]+\]\s*|\s*\(_ssl\.c:\d+\)$")
+_SSL_DECORATION = re.compile(r"^\[[A-Z0-9_]+(: [A-Z0-9_]+)?\]\s*|\s*\(_ssl\.c:\d+\)$")
+
+
+def error_text(err: BaseException) -> str:
+    """Return an error's message without OpenSSL's "[SSL: X]" and "(_ssl.c:N)" decoration."""
+    text = str(err.strerror) if isinstance(err, OSError) and err.strerror else str(err)
+    return _SSL_DECORATION.sub("", text)
 
 
 def describe(err: BaseException) -> str:
@@ -34,16 +40,15 @@ def describe(err: BaseException) -> str:
         text = f"TLS: the broker's certificate was refused: {err.verify_message}"
         return f"{text} ({_TLS_HINTS['CERTIFICATE_VERIFY_FAILED']})"
     if isinstance(err, ssl.SSLError):
-        message = _SSL_DECORATION.sub("", str(err.strerror or err))
         hint = _TLS_HINTS.get(str(getattr(err, "reason", None)))
-        return f"TLS: {message}" + (f" ({hint})" if hint else "")
+        return f"TLS: {error_text(err)}" + (f" ({hint})" if hint else "")
     if isinstance(err, ConnectionRefusedError):
         return "connection refused (is the broker running and listening on this port?)"
     if isinstance(err, socket.gaierror):
         return f"cannot resolve the broker's host name ({err.strerror})"
     if isinstance(err, TimeoutError):
         return "timed out"
-    return str(err.strerror or err) if isinstance(err, OSError) else str(err)
+    return error_text(err)
 
 
 def describe_refusal(reason: str) -> str:
