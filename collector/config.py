@@ -215,7 +215,7 @@ def apply_env_overrides(tree: dict[str, Any], environ: Mapping[str, str]) -> dic
 
 
 # Variables that steer the command line rather than the configuration file.
-_NON_CONFIG_VARS = frozenset({"TALLY_CONFIG", "TALLY_API_KEY", "TALLY_URL"})
+_NON_CONFIG_VARS = frozenset({"TALLY_CONFIG", "TALLY_API_KEY", "TALLY_URL", "TALLY_MQTT_PASSWORD"})
 
 
 def parse_config(

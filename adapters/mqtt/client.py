@@ -330,7 +330,7 @@ class BrokerSettings:
         if scheme not in {"mqtt", "mqtts"} or not rest:
             raise ValueError(f"broker URL {url!r}: expected mqtt://host:port or mqtts://host:port")
         host, _, port = rest.rstrip("/").partition(":")
-        tls = scheme == "mqtts" or bool(options.pop("tls", False))
+        tls = bool(options.pop("tls", False)) or scheme == "mqtts"
         return cls(host=host, port=int(port or (8883 if tls else 1883)), tls=tls, **options)
 
 

@@ -80,7 +80,9 @@ class CallConsumer:
         batch_size: int = 1000,
         batch_age: float = 0.5,
         queue_size: int = 10_000,
+        broker_options: dict[str, Any] | None = None,
     ) -> None:
+        """Consume `topic` of `broker_url`; broker_options: login and TLS (BrokerSettings)."""
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch_size {batch_size} is outside 1..{MAX_BATCH}")
         self.topic = topic
@@ -93,7 +95,8 @@ class CallConsumer:
         self._queue: asyncio.Queue[list[Any]] = asyncio.Queue(queue_size)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client = MqttClient(
-            BrokerSettings.from_url(broker_url, client_id=client_id), self._on_message
+            BrokerSettings.from_url(broker_url, client_id=client_id, **(broker_options or {})),
+            self._on_message,
         )
 
     def _on_message(self, message: Received) -> None:

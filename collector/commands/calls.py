@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
 
+from adapters.mqtt.tls_files import tls_files_problem
 from collector.calls.files import NOT_JSON, read_events
 from collector.calls.mqtt import DEFAULT_TOPIC, CallConsumer
 from collector.commands.common import add_config_option, config_from_args
@@ -19,6 +22,7 @@ from collector.runtime import stop_on_signals
 from collector.store.calls import CallIngest, IngestResult, ZoneMismatch
 
 SHOWN_REJECTIONS = 20
+PASSWORD_VAR = "TALLY_MQTT_PASSWORD"
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -48,6 +52,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     consume.add_argument("--qos", type=int, choices=(0, 1, 2), default=1)
     consume.add_argument("--client-id", default="", help="MQTT client id (default: random)")
+    login = consume.add_argument_group(
+        "login and TLS",
+        f"The password is read from --password-file (its first line) or from {PASSWORD_VAR}, "
+        "never from the command line. A CA or client certificate turns TLS on, as mqtts:// "
+        "does; without --ca-file the system's CAs are trusted.",
+    )
+    login.add_argument("--username", help="MQTT user name")
+    login.add_argument("--password-file", type=Path, help="file whose first line is the password")
+    login.add_argument("--ca-file", type=Path, help="PEM CA bundle that signed the broker's cert")
+    login.add_argument("--cert-file", type=Path, help="PEM client certificate")
+    login.add_argument("--key-file", type=Path, help="PEM private key of --cert-file (unencrypted)")
     consume.set_defaults(handler=run_consume)
 
     for parser in (imp, consume):
@@ -112,9 +127,46 @@ def run_import(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-async def _consume(args: argparse.Namespace, dsn: str, zone: str) -> None:
+def broker_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Return the login and TLS options of `calls consume`; ValueError says what is wrong."""
+    options: dict[str, Any] = {}
+    password: str | None = environ.get(PASSWORD_VAR)
+    if args.password_file is not None:
+        try:
+            password = args.password_file.read_text().splitlines()[0]
+        except OSError as exc:
+            raise ValueError(f"--password-file {args.password_file}: {exc.strerror}") from exc
+        except IndexError:
+            raise ValueError(f"--password-file {args.password_file} is empty") from None
+    if password is not None and args.username is None:
+        source = "--password-file" if args.password_file is not None else PASSWORD_VAR
+        raise ValueError(f"a password ({source}) needs --username")
+    if args.username is not None:
+        options.update(username=args.username, password=password)
+    if (args.cert_file is None) != (args.key_file is None):
+        raise ValueError("--cert-file and --key-file go together")
+    if args.ca_file or args.cert_file:
+        problem = tls_files_problem(args.ca_file, args.cert_file, args.key_file)
+        if problem is not None:
+            for name in ("ca_file", "cert_file", "key_file"):  # as the options are spelled
+                problem = problem.replace(name, "--" + name.replace("_", "-"))
+            raise ValueError(problem)
+        options["tls"] = True
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(args, name)
+            options[name] = str(path) if path is not None else None
+    return options
+
+
+async def _consume(args: argparse.Namespace, dsn: str, zone: str, options: dict[str, Any]) -> None:
     consumer = CallConsumer(
-        args.broker, dsn, zone, topic=args.topic, qos=args.qos, client_id=args.client_id
+        args.broker,
+        dsn,
+        zone,
+        topic=args.topic,
+        qos=args.qos,
+        client_id=args.client_id,
+        broker_options=options,
     )
     stop = asyncio.Event()
     with stop_on_signals(stop):
@@ -131,7 +183,8 @@ def run_consume(args: argparse.Namespace) -> int:
     configure_logging(config.logging.level, config.logging.format)
     dsn: str = args.dsn or config.store.dsn
     try:
-        asyncio.run(_consume(args, dsn, config.timezone))
+        options = broker_options(args, os.environ)
+        asyncio.run(_consume(args, dsn, config.timezone, options))
     except ValueError as exc:
         print(f"tally calls consume: {exc}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 
-from adapters.mqtt.client import Received, _BufferedClient
+from adapters.mqtt.client import BrokerSettings, Received, _BufferedClient
 
 
 def varint(value: int) -> bytes:
@@ -164,3 +164,11 @@ def test_mqtt5_properties_are_skipped() -> None:
 def test_a_closed_connection_is_reported_as_lost(wire: Wire) -> None:
     wire.broker.close()
     assert wire.client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+def test_broker_settings_take_tls_from_the_scheme_or_the_option() -> None:
+    assert BrokerSettings.from_url("mqtts://broker", tls=True).tls
+    assert BrokerSettings.from_url("mqtts://broker").port == 8883
+    plain_port = BrokerSettings.from_url("mqtt://broker:1884", tls=True)
+    assert plain_port.tls and plain_port.port == 1884
+    assert not BrokerSettings.from_url("mqtt://broker").tls

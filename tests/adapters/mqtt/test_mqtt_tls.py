@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,61 +18,19 @@ from adapters.base import Sample
 from adapters.mqtt.adapter import MqttAdapter
 from adapters.mqtt.client import BrokerSettings, MqttClient
 from adapters.mqtt.config import MqttConnection
-from collector.embedded.mosquitto import BrokerSecurity, ThrowawayMosquitto
+from collector.embedded.mosquitto import ThrowawayMosquitto
 from collector.embedded.ports import free_port
-from tests.adapters.mqtt.tls_pki import Issued, TestAuthority
+from tests.adapters.mqtt.tls_pki import PASSWORD, USER, Site, TestAuthority, secured_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
-USER, PASSWORD = "collector", "s3cret-pw"
 CLIENT_LOG = "adapters.mqtt.client"
-
-
-@dataclass(frozen=True)
-class Site:
-    """A TLS broker that wants a client certificate and a password, and the PKI around it."""
-
-    broker: ThrowawayMosquitto
-    ca: TestAuthority
-    client: Issued
-    rogue: TestAuthority
-    rogue_client: Issued
-
-    def tls(self, **overrides: Any) -> dict[str, Any]:
-        files = {
-            "ca_file": self.ca.ca_file,
-            "cert_file": self.client.cert_file,
-            "key_file": self.client.key_file,
-        }
-        files.update(overrides)
-        return {k: str(v) for k, v in files.items() if v is not None}
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    pki = tmp_path_factory.mktemp("pki")
-    ca = TestAuthority(pki / "site")
-    server = ca.issue("broker", "127.0.0.1", server=True)
-    rogue = TestAuthority(pki / "rogue", "Rogue CA")
-    security = BrokerSecurity(
-        ca_file=ca.ca_file,
-        cert_file=server.cert_file,
-        key_file=server.key_file,
-        require_certificate=True,
-        passwords=((USER, PASSWORD),),
-    )
-    broker = ThrowawayMosquitto(security=security)
-    broker.start()
-    try:
-        yield Site(
-            broker,
-            ca,
-            ca.issue("collector", "collector", server=False),
-            rogue,
-            rogue.issue("stranger", "stranger", server=False),
-        )
-    finally:
-        broker.remove()
+    with secured_broker(tmp_path_factory.mktemp("pki")) as secured:
+        yield secured
 
 
 class ListSink:

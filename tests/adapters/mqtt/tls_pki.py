@@ -1,16 +1,23 @@
-"""A throwaway certificate authority for TLS tests: a CA, a broker and client certificates."""
+"""A throwaway certificate authority for TLS tests, and a Mosquitto that wants TLS and login."""
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from collector.embedded.mosquitto import BrokerSecurity, ThrowawayMosquitto
+
+USER, PASSWORD = "collector", "s3cret-pw"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +129,51 @@ class TestAuthority:
             )
         cert = builder.sign(self._key, hashes.SHA256())
         return _write(self.directory, stem, cert, key)
+
+
+@dataclass(frozen=True)
+class Site:
+    """A TLS broker that wants a client certificate and a password, and the PKI around it."""
+
+    broker: ThrowawayMosquitto
+    ca: TestAuthority
+    client: Issued
+    rogue: TestAuthority
+    rogue_client: Issued
+
+    def tls(self, **overrides: Any) -> dict[str, Any]:
+        """Return the `tls:` section of a connection (overrides: other files, None to drop)."""
+        files = {
+            "ca_file": self.ca.ca_file,
+            "cert_file": self.client.cert_file,
+            "key_file": self.client.key_file,
+        }
+        files.update(overrides)
+        return {k: str(v) for k, v in files.items() if v is not None}
+
+
+@contextmanager
+def secured_broker(pki: Path) -> Iterator[Site]:
+    """Run a Mosquitto with TLS, a required client certificate and USER/PASSWORD only."""
+    ca = TestAuthority(pki / "site")
+    server = ca.issue("broker", "127.0.0.1", server=True)
+    rogue = TestAuthority(pki / "rogue", "Rogue CA")
+    security = BrokerSecurity(
+        ca_file=ca.ca_file,
+        cert_file=server.cert_file,
+        key_file=server.key_file,
+        require_certificate=True,
+        passwords=((USER, PASSWORD),),
+    )
+    broker = ThrowawayMosquitto(security=security)
+    broker.start()
+    try:
+        yield Site(
+            broker,
+            ca,
+            ca.issue("collector", "collector", server=False),
+            rogue,
+            rogue.issue("stranger", "stranger", server=False),
+        )
+    finally:
+        broker.remove()

@@ -1,0 +1,131 @@
+"""`tally calls consume`: login and TLS options, checked before anything connects."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from psycopg import AsyncConnection
+
+from adapters.mqtt.client import BrokerSettings, MqttClient
+from collector.calls.mqtt import CallConsumer
+from collector.cli import build_parser, main
+from collector.commands.calls import PASSWORD_VAR, broker_options
+from collector.registry.models import AppRecord
+from collector.store import registry
+from tests.adapters.mqtt.tls_pki import PASSWORD, USER, Site, TestAuthority, secured_broker
+
+
+def parsed(*options: str) -> argparse.Namespace:
+    return build_parser().parse_args(
+        ["calls", "consume", "--broker", "mqtts://127.0.0.1:8883", *options]
+    )
+
+
+def test_the_password_comes_from_a_file_or_the_environment(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("from-file\n")
+    args = parsed("--username", "u", "--password-file", str(secret))
+    assert broker_options(args, {PASSWORD_VAR: "from-env"}) == {
+        "username": "u",
+        "password": "from-file",
+    }
+    from_env = broker_options(parsed("--username", "u"), {PASSWORD_VAR: "from-env"})
+    assert from_env == {"username": "u", "password": "from-env"}
+    assert broker_options(parsed(), {}) == {}
+
+
+def test_tls_files_are_checked_and_turn_tls_on(tmp_path: Path) -> None:
+    ca = TestAuthority(tmp_path / "pki")
+    client = ca.issue("c", "c", server=False)
+    args = parsed(
+        "--ca-file", str(ca.ca_file), "--cert-file", str(client.cert_file),
+        "--key-file", str(client.key_file),
+    )  # fmt: skip
+    assert broker_options(args, {}) == {
+        "tls": True,
+        "ca_file": str(ca.ca_file),
+        "cert_file": str(client.cert_file),
+        "key_file": str(client.key_file),
+    }
+
+
+@pytest.mark.parametrize(
+    ("options", "environ", "message"),
+    [
+        (("--password-file", "{missing}"), {}, "--password-file {missing}: No such file"),
+        ((), {PASSWORD_VAR: "x"}, f"a password ({PASSWORD_VAR}) needs --username"),
+        (("--cert-file", "c.pem"), {}, "--cert-file and --key-file go together"),
+        (("--ca-file", "{missing}"), {}, "--ca-file {missing}: no such file"),
+    ],
+)
+def test_bad_options_exit_2_naming_the_option(
+    options: tuple[str, ...],
+    environ: dict[str, str],
+    message: str,
+    *,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    missing = tmp_path / "missing"
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    argv = ["calls", "consume", "--broker", "mqtts://127.0.0.1:1", "--dsn", "postgresql://x"]
+    assert main([*argv, *(o.format(missing=missing) for o in options)]) == 2
+    assert message.format(missing=missing) in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with secured_broker(tmp_path_factory.mktemp("pki")) as secured:
+        yield secured
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
+async def test_calls_consumed_from_a_broker_with_tls_and_login(
+    site: Site, database_url: str, tmp_path: Path
+) -> None:
+    async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await registry.register(conn, "apps", [AppRecord(key="m1", name="M", kind="algorithm")])
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD)
+    tls = site.tls()
+    args = parsed(
+        "--username", USER, "--password-file", str(secret), "--ca-file", tls["ca_file"],
+        "--cert-file", tls["cert_file"], "--key-file", tls["key_file"],
+    )  # fmt: skip
+    options = broker_options(args, {})
+    topic = f"test/{uuid.uuid4().hex[:8]}/calls"
+    consumer = CallConsumer(
+        site.broker.url, database_url, "Asia/Shanghai", topic=topic, batch_age=0.1,
+        broker_options=options,
+    )  # fmt: skip
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop, ready=ready))
+    publisher = MqttClient(BrokerSettings.from_url(site.broker.url, **options), lambda _: None)
+    try:
+        await asyncio.wait_for(ready.wait(), 15)
+        publisher.start()
+        assert await asyncio.to_thread(publisher.wait_connected, 10), publisher.last_error
+        events = [
+            {"id": f"t{n}", "ts": "2026-01-15T08:00:00+08:00", "app": "m1", "outcome": "ok"}
+            for n in range(50)
+        ]
+        payload = json.dumps(events).encode()
+        assert await asyncio.to_thread(publisher.publish_and_wait, topic, payload, 1)
+        for _ in range(100):
+            if consumer.stats.stored >= 50:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        publisher.stop()
+        stop.set()
+        stats = await asyncio.wait_for(task, 15)
+    assert (stats.messages, stats.stored, stats.rejected) == (1, 50, 0)
