@@ -192,7 +192,12 @@ def test_environment_override_errors_are_named() -> None:
 
 
 def test_test_and_cli_variables_are_not_config() -> None:
-    env = {"TALLY_TEST_DATABASE_URL": "x", "TALLY_CONFIG": "y", "TALLY_API_KEY": "z"}
+    env = {
+        "TALLY_TEST_DATABASE_URL": "x",
+        "TALLY_CONFIG": "y",
+        "TALLY_API_KEY": "z",
+        "TALLY_MQTT_PASSWORD": "p",
+    }
     assert parse_config({"version": 1}, "t", environ=env).version == 1
 
 
