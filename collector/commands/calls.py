@@ -52,6 +52,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     consume.add_argument("--qos", type=int, choices=(0, 1, 2), default=1)
     consume.add_argument("--client-id", default="", help="MQTT client id (default: random)")
+    consume.add_argument(
+        "--session",
+        choices=("clean", "persistent"),
+        default="clean",
+        help="persistent: the broker keeps the subscription and queues QoS 1/2 call messages "
+        "while the consumer is away (needs --client-id); default clean",
+    )
     login = consume.add_argument_group(
         "login and TLS",
         f"The password is read from --password-file (its first line) or from {PASSWORD_VAR}, "
@@ -128,8 +135,12 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def broker_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
-    """Return the login and TLS options of `calls consume`; ValueError says what is wrong."""
+    """Return the session, login and TLS options of `calls consume` (ValueError: a bad one)."""
     options: dict[str, Any] = {}
+    if args.session == "persistent":
+        if not args.client_id:
+            raise ValueError("--session persistent needs --client-id (the broker keys the session)")
+        options["persistent_session"] = True
     password: str | None = environ.get(PASSWORD_VAR)
     if args.password_file is not None:
         try:

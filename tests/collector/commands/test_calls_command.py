@@ -62,6 +62,7 @@ def test_tls_files_are_checked_and_turn_tls_on(tmp_path: Path) -> None:
         ((), {PASSWORD_VAR: "x"}, f"a password ({PASSWORD_VAR}) needs --username"),
         (("--cert-file", "c.pem"), {}, "--cert-file and --key-file go together"),
         (("--ca-file", "{missing}"), {}, "--ca-file {missing}: no such file"),
+        (("--session", "persistent"), {}, "--session persistent needs --client-id"),
     ],
 )
 def test_bad_options_exit_2_naming_the_option(
@@ -129,3 +130,59 @@ async def test_calls_consumed_from_a_broker_with_tls_and_login(
         stop.set()
         stats = await asyncio.wait_for(task, 15)
     assert (stats.messages, stats.stored, stats.rejected) == (1, 50, 0)
+
+
+async def consume_until(consumer: CallConsumer, done: Any, publish: Any = None) -> tuple[Any, bool]:
+    """Run `consumer` until subscribed, call `publish`, wait for `done(stats)` (10 s), stop."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop, ready=ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 15)
+        if publish is not None:
+            await publish()
+        for _ in range(100):
+            if done(consumer.stats):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        stats = await asyncio.wait_for(task, 15)
+    return stats, done(stats)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
+async def test_a_persistent_session_keeps_the_calls_published_while_away(
+    database_url: str, mqtt_url: str
+) -> None:
+    async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await registry.register(conn, "apps", [AppRecord(key="m1", name="M", kind="algorithm")])
+    topic = f"test/{uuid.uuid4().hex[:8]}/calls"
+    client_id = f"calls-{uuid.uuid4().hex[:8]}"
+    args = build_parser().parse_args(
+        ["calls", "consume", "--broker", mqtt_url, "--client-id", client_id,
+         "--session", "persistent"]
+    )  # fmt: skip
+    options = broker_options(args, {})
+
+    def consumer() -> CallConsumer:
+        return CallConsumer(
+            mqtt_url, database_url, "Asia/Shanghai", topic=topic, batch_age=0.1,
+            client_id=client_id, broker_options=options,
+        )  # fmt: skip
+
+    # First run: the broker learns the session and its subscription; then the consumer goes.
+    await consume_until(consumer(), lambda stats: True)
+    publisher = MqttClient(BrokerSettings.from_url(mqtt_url), lambda _: None)
+    publisher.start()
+    try:
+        assert await asyncio.to_thread(publisher.wait_connected, 10)
+        for n in range(20):  # published while no consumer is connected
+            event = {"id": f"away{n}", "ts": "2026-01-15T08:00:00+08:00", "app": "m1",
+                     "outcome": "ok"}  # fmt: skip
+            payload = json.dumps(event).encode()
+            assert await asyncio.to_thread(publisher.publish_and_wait, topic, payload, 1)
+    finally:
+        publisher.stop()
+    stats, done = await consume_until(consumer(), lambda stats: stats.stored >= 20)
+    assert done and (stats.messages, stats.stored, stats.rejected) == (20, 20, 0)
