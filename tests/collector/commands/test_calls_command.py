@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from psycopg import AsyncConnection
 
 from adapters.mqtt.client import BrokerSettings, MqttClient
-from collector.calls.mqtt import CallConsumer
+from collector.calls.mqtt import CallConsumer, ConsumerStats
 from collector.cli import build_parser, main
 from collector.commands.calls import PASSWORD_VAR, broker_options
 from collector.registry.models import AppRecord
@@ -88,51 +89,34 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield secured
 
 
-@pytest.mark.integration
-@pytest.mark.timeout(60)
-async def test_calls_consumed_from_a_broker_with_tls_and_login(
-    site: Site, database_url: str, tmp_path: Path
-) -> None:
-    async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
+async def register_app(dsn: str) -> None:
+    async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
         await registry.register(conn, "apps", [AppRecord(key="m1", name="M", kind="algorithm")])
-    secret = tmp_path / "password"
-    secret.write_text(PASSWORD)
-    tls = site.tls()
-    args = parsed(
-        "--username", USER, "--password-file", str(secret), "--ca-file", tls["ca_file"],
-        "--cert-file", tls["cert_file"], "--key-file", tls["key_file"],
-    )  # fmt: skip
-    options = broker_options(args, {})
-    topic = f"test/{uuid.uuid4().hex[:8]}/calls"
-    consumer = CallConsumer(
-        site.broker.url, database_url, "Asia/Shanghai", topic=topic, batch_age=0.1,
-        broker_options=options,
-    )  # fmt: skip
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop, ready=ready))
-    publisher = MqttClient(BrokerSettings.from_url(site.broker.url, **options), lambda _: None)
+
+
+def call(event_id: str) -> dict[str, str]:
+    return {"id": event_id, "ts": "2026-01-15T08:00:00+08:00", "app": "m1", "outcome": "ok"}
+
+
+async def publish_calls(
+    url: str, options: dict[str, Any], topic: str, payloads: list[bytes]
+) -> None:
+    """Publish each payload at QoS 1 and wait until the broker has it."""
+    publisher = MqttClient(BrokerSettings.from_url(url, **options), lambda _: None)
+    publisher.start()
     try:
-        await asyncio.wait_for(ready.wait(), 15)
-        publisher.start()
         assert await asyncio.to_thread(publisher.wait_connected, 10), publisher.last_error
-        events = [
-            {"id": f"t{n}", "ts": "2026-01-15T08:00:00+08:00", "app": "m1", "outcome": "ok"}
-            for n in range(50)
-        ]
-        payload = json.dumps(events).encode()
-        assert await asyncio.to_thread(publisher.publish_and_wait, topic, payload, 1)
-        for _ in range(100):
-            if consumer.stats.stored >= 50:
-                break
-            await asyncio.sleep(0.1)
+        for payload in payloads:
+            assert await asyncio.to_thread(publisher.publish_and_wait, topic, payload, 1)
     finally:
         publisher.stop()
-        stop.set()
-        stats = await asyncio.wait_for(task, 15)
-    assert (stats.messages, stats.stored, stats.rejected) == (1, 50, 0)
 
 
-async def consume_until(consumer: CallConsumer, done: Any, publish: Any = None) -> tuple[Any, bool]:
+async def consume_until(
+    consumer: CallConsumer,
+    done: Callable[[ConsumerStats], bool],
+    publish: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[ConsumerStats, bool]:
     """Run `consumer` until subscribed, call `publish`, wait for `done(stats)` (10 s), stop."""
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(consumer.run(stop, ready=ready))
@@ -152,11 +136,38 @@ async def consume_until(consumer: CallConsumer, done: Any, publish: Any = None) 
 
 @pytest.mark.integration
 @pytest.mark.timeout(60)
+async def test_calls_consumed_from_a_broker_with_tls_and_login(
+    site: Site, database_url: str, tmp_path: Path
+) -> None:
+    await register_app(database_url)
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD)
+    tls = site.tls()
+    args = parsed(
+        "--username", USER, "--password-file", str(secret), "--ca-file", tls["ca_file"],
+        "--cert-file", tls["cert_file"], "--key-file", tls["key_file"],
+    )  # fmt: skip
+    options = broker_options(args, {})
+    topic = f"test/{uuid.uuid4().hex[:8]}/calls"
+    consumer = CallConsumer(
+        site.broker.url, database_url, "Asia/Shanghai", topic=topic, batch_age=0.1,
+        broker_options=options,
+    )  # fmt: skip
+    payload = json.dumps([call(f"t{n}") for n in range(50)]).encode()
+
+    async def publish() -> None:
+        await publish_calls(site.broker.url, options, topic, [payload])
+
+    stats, done = await consume_until(consumer, lambda stats: stats.stored >= 50, publish)
+    assert done and (stats.messages, stats.stored, stats.rejected) == (1, 50, 0)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
 async def test_a_persistent_session_keeps_the_calls_published_while_away(
     database_url: str, mqtt_url: str
 ) -> None:
-    async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
-        await registry.register(conn, "apps", [AppRecord(key="m1", name="M", kind="algorithm")])
+    await register_app(database_url)
     topic = f"test/{uuid.uuid4().hex[:8]}/calls"
     client_id = f"calls-{uuid.uuid4().hex[:8]}"
     args = build_parser().parse_args(
@@ -173,16 +184,7 @@ async def test_a_persistent_session_keeps_the_calls_published_while_away(
 
     # First run: the broker learns the session and its subscription; then the consumer goes.
     await consume_until(consumer(), lambda stats: True)
-    publisher = MqttClient(BrokerSettings.from_url(mqtt_url), lambda _: None)
-    publisher.start()
-    try:
-        assert await asyncio.to_thread(publisher.wait_connected, 10)
-        for n in range(20):  # published while no consumer is connected
-            event = {"id": f"away{n}", "ts": "2026-01-15T08:00:00+08:00", "app": "m1",
-                     "outcome": "ok"}  # fmt: skip
-            payload = json.dumps(event).encode()
-            assert await asyncio.to_thread(publisher.publish_and_wait, topic, payload, 1)
-    finally:
-        publisher.stop()
+    away = [json.dumps(call(f"away{n}")).encode() for n in range(20)]
+    await publish_calls(mqtt_url, {}, topic, away)  # while no consumer is connected
     stats, done = await consume_until(consumer(), lambda stats: stats.stored >= 20)
     assert done and (stats.messages, stats.stored, stats.rejected) == (20, 20, 0)
