@@ -78,8 +78,6 @@ class TlsConfig(Strict):
 
     @model_validator(mode="after")
     def _loadable(self) -> TlsConfig:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together (client certificate and key)")
         problem = tls_files_problem(self.ca_file, self.cert_file, self.key_file)
         if problem is not None:
             raise ValueError(problem)

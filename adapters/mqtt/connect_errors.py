@@ -6,6 +6,7 @@ import re
 import socket
 import ssl
 
+_NOT_TLS = "the broker does not speak TLS on this port: use mqtt:// or the broker's TLS port"
 # OpenSSL reasons (ssl.SSLError.reason) that have a likely cause on our side.
 _TLS_HINTS = {
     "CERTIFICATE_VERIFY_FAILED": "check tls.ca_file, and that the URL's host is in the "
@@ -15,10 +16,8 @@ _TLS_HINTS = {
     "TLSV1_ALERT_UNKNOWN_CA": "the broker does not trust the issuer of tls.cert_file",
     "SSLV3_ALERT_BAD_CERTIFICATE": "the broker refused the client certificate (tls.cert_file)",
     "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the client certificate (tls.cert_file) has expired",
-    "WRONG_VERSION_NUMBER": "the broker does not speak TLS on this port: use mqtt:// or the "
-    "broker's TLS port",
-    "RECORD_LAYER_FAILURE": "the broker does not speak TLS on this port: use mqtt:// or the "
-    "broker's TLS port",
+    "WRONG_VERSION_NUMBER": _NOT_TLS,
+    "RECORD_LAYER_FAILURE": _NOT_TLS,
 }
 _REFUSAL_HINTS = {
     "Not authorized": "check username and password, and the broker's access rules",

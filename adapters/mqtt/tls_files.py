@@ -18,6 +18,8 @@ def tls_files_problem(
     ca_file: Path | None, cert_file: Path | None, key_file: Path | None
 ) -> str | None:
     """Return what is wrong with the CA bundle or the client certificate and key, or None."""
+    if (cert_file is None) != (key_file is None):
+        return "cert_file and key_file go together (client certificate and key)"
     for what, path in (("ca_file", ca_file), ("cert_file", cert_file), ("key_file", key_file)):
         problem = _missing(what, path)
         if problem is not None:

@@ -154,9 +154,7 @@ def broker_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict
         raise ValueError(f"a password ({source}) needs --username")
     if args.username is not None:
         options.update(username=args.username, password=password)
-    if (args.cert_file is None) != (args.key_file is None):
-        raise ValueError("--cert-file and --key-file go together")
-    if args.ca_file or args.cert_file:
+    if args.ca_file or args.cert_file or args.key_file:
         problem = tls_files_problem(args.ca_file, args.cert_file, args.key_file)
         if problem is not None:
             for name in ("ca_file", "cert_file", "key_file"):  # as the options are spelled
